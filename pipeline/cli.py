@@ -1,0 +1,209 @@
+"""The command line: a thin click layer over `pipeline.run` and friends."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import config
+from .errors import ConfigError, PipelineError
+
+log = logging.getLogger("pipeline")
+
+
+def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Flags shared by every command; each overrides the same key in [tool.pipeline]."""
+    options = [
+        click.option("--engine", type=click.Choice(["faster-whisper", "openai-whisper"]),
+                     help="Transcription engine (default: faster-whisper)."),
+        click.option("--model", help="Whisper model: tiny.en (bundled, offline), a model name such "
+                     "as small.en (downloaded when online), or a local folder."),
+        click.option("--transcripts-dir", type=click.Path(path_type=Path),
+                     help="Drafts, sidecar files and the audio cache (default: transcripts/). "
+                     "An empty folder redoes everything."),
+        click.option("-v", "--verbose", count=True, help="More log output."),
+        click.option("-q", "--quiet", is_flag=True, help="Only errors and the summary."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _settings(ctx_values: dict[str, Any]) -> config.Settings:
+    level = logging.WARNING if ctx_values.pop("quiet", False) else (
+        logging.DEBUG if ctx_values.pop("verbose", 0) else logging.INFO)
+    ctx_values.pop("verbose", None)
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        return config.load(ctx_values)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def guarded(fn: Callable[..., int | None]) -> Callable[..., None]:
+    """Known failures become one clear line and exit status 1, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            code = fn(*args, **kwargs)
+        except ConfigError as exc:
+            raise click.UsageError(str(exc)) from exc
+        except PipelineError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        sys.exit(code or 0)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="podcast-transcripts")
+def main() -> None:
+    """Transcripts for podcast websites.
+
+    Downloads each pending episode's audio, transcribes it with Whisper, lays the text out under
+    the show notes' chapter headings and writes it into the episode file.
+
+    \b
+    Examples:
+      python -m pipeline transcribe                  # every pending episode in episodes/
+      python -m pipeline transcribe episodes/my-ep/index.md --model small.en
+      python -m pipeline status
+      python -m pipeline review my-ep && python -m pipeline approve my-ep
+    """
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@common_options
+@click.option("--limit", type=int, help="Process at most N episodes.")
+@click.option("--only", multiple=True, metavar="SLUG", help="Only this episode (repeatable).")
+@click.option("--retry-failed", is_flag=True, help="Only the episodes that failed in the last run.")
+@click.option("--force", is_flag=True, default=None,
+              help="Regenerate our own unreviewed drafts even when nothing changed. "
+              "Edited, reviewed and human transcripts are never replaced.")
+@click.option("--dry-run", is_flag=True, default=None, help="Print the diff instead of writing.")
+@click.option("--diarize/--no-diarize", default=None, help="Label speakers (default: on).")
+@click.option("--num-speakers", type=int, help="How many speakers, when known.")
+@click.option("--mark-low-confidence", is_flag=True, default=None,
+              help="Mark doubtful words inline with (_needs review_ MM:SS).")
+@guarded
+def transcribe(paths: tuple[Path, ...], limit: int | None, only: tuple[str, ...],
+               retry_failed: bool, **flags: Any) -> int:
+    """Transcribe every pending episode under PATHS (files or folders; default: episodes/).
+
+    \b
+    Examples:
+      python -m pipeline transcribe
+      python -m pipeline transcribe --only 2019-09-13-rust-in-production-with-armin-ronacher
+      python -m pipeline transcribe --engine openai-whisper --model small.en --dry-run
+    """
+    from . import run, summary
+
+    settings = _settings(flags)
+    report = run.run_batch(paths or (settings.episodes_dir,), settings, only=only, limit=limit,
+                           retry_failed=retry_failed)
+    summary.print_report(report, settings)
+    return 1 if report.failed else 0
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@common_options
+@click.option("--only", multiple=True, metavar="SLUG", help="Only this episode (repeatable).")
+@guarded
+def download(paths: tuple[Path, ...], only: tuple[str, ...], **flags: Any) -> int:
+    """Only fetch the audio of pending episodes into the audio cache.
+
+    \b
+    Example:
+      python -m pipeline download episodes/
+    """
+    from . import run, summary
+
+    settings = _settings(flags)
+    report = run.run_batch(paths or (settings.episodes_dir,), settings, only=only, download_only=True)
+    summary.print_report(report, settings)
+    return 1 if report.failed else 0
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@common_options
+@guarded
+def status(paths: tuple[Path, ...], **flags: Any) -> int:
+    """Every episode and its state: pending, transcribed, reviewed, human-written, failed...
+
+    \b
+    Example:
+      python -m pipeline status episodes/
+    """
+    from . import summary
+
+    settings = _settings(flags)
+    return summary.print_status(paths or (settings.episodes_dir,), settings)
+
+
+@main.command()
+@click.argument("slugs", nargs=-1)
+@common_options
+@guarded
+def review(slugs: tuple[str, ...], **flags: Any) -> int:
+    """Write an HTML review page per transcribed episode (all of them when no SLUG is given).
+
+    \b
+    Example:
+      python -m pipeline review 2019-09-13-rust-in-production-with-armin-ronacher
+      xdg-open transcripts/2019-09-13-rust-in-production-with-armin-ronacher/review.html
+    """
+    from . import review as review_stage
+
+    settings = _settings(flags)
+    for page in review_stage.write_pages(slugs, settings):
+        click.echo(str(page))
+    return 0
+
+
+@main.command()
+@click.argument("slugs", nargs=-1, required=True)
+@common_options
+@guarded
+def approve(slugs: tuple[str, ...], **flags: Any) -> int:
+    """Mark transcripts reviewed, so that no regeneration ever replaces them.
+
+    \b
+    Example:
+      python -m pipeline approve 2019-09-13-rust-in-production-with-armin-ronacher
+    """
+    from . import episodes, writeback
+
+    settings = _settings(flags)
+    by_slug = {p.parent.name if p.name == "index.md" else p.stem: p
+               for p in episodes.find_episodes([settings.episodes_dir])}
+    for slug in slugs:
+        if slug not in by_slug:
+            raise PipelineError(f"no episode {slug!r} under {settings.episodes_dir}")
+        writeback.approve(by_slug[slug])
+        click.echo(f"{by_slug[slug]}: marked reviewed")
+    return 0
+
+
+@main.command()
+@common_options
+@click.option("--workdir", type=click.Path(path_type=Path), default=Path(".demo"),
+              help="Where the demo's episode, audio and transcripts go (default: .demo/).")
+@guarded
+def demo(workdir: Path, **flags: Any) -> int:
+    """Show the whole pipeline offline on a short synthesized two-voice episode."""
+    from . import demo as demo_mod
+
+    flags["transcripts_dir"] = flags.get("transcripts_dir") or workdir / "transcripts"
+    settings = _settings(flags)
+    return demo_mod.run_demo(workdir, settings)

@@ -1,0 +1,74 @@
+"""What a person reads at the end of a run: the summary table and `status`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from . import episodes, run
+from .config import Settings
+from .errors import PipelineError
+
+STATE_TEXT = {
+    "pending": "pending",
+    "generated": "transcribed, not reviewed",
+    "reviewed": "reviewed",
+    "edited": "edited by a person",
+    "human": "human-written",
+    "no-transcript-section": "no transcript section",
+}
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def print_report(report: run.Report, settings: Settings) -> None:
+    for outcome in report.outcomes:
+        if outcome.diff:
+            click.echo(outcome.diff)
+    if not report.outcomes:
+        click.echo("Nothing to do: no pending episodes.")
+        return
+    rows = [
+        [o.slug, o.state, _clock(o.audio_seconds) if o.audio_seconds else "-", f"{o.seconds:.1f}s",
+         o.error or "; ".join(o.warnings) or ""]
+        for o in report.outcomes
+    ]
+    click.echo(_table(rows, ["episode", "state", "audio", "took", "warnings / error"]))
+    failed = len(report.failed)
+    click.echo(f"{len(report.outcomes) - failed} ok, {failed} failed"
+               + (f"; report: {settings.transcripts_dir / 'report.json'}" if report.command == "transcribe" else ""))
+
+
+def print_status(paths: Sequence[Path], settings: Settings) -> int:
+    failures = {o["slug"]: o.get("error") or "" for o in run.last_report(settings).get("outcomes", [])
+                if o["state"] == "failed"}
+    rows = []
+    for path in episodes.find_episodes(list(paths)):
+        try:
+            ep = episodes.load(path, settings.episodes)
+        except PipelineError as exc:
+            rows.append([path.stem, "unreadable", str(exc)])
+            continue
+        state = STATE_TEXT.get(ep.state, ep.state)
+        detail = ""
+        if ep.audio_url is None and ep.state == "pending":
+            state = "no audio URL"
+        elif ep.slug in failures and ep.state == "pending":
+            state, detail = "failed", failures[ep.slug]
+        rows.append([ep.slug, state, detail or str(path)])
+    if not rows:
+        click.echo(f"No episode files under {', '.join(map(str, paths))}.")
+        return 0
+    click.echo(_table(rows, ["episode", "state", "detail"]))
+    return 0
