@@ -5,5 +5,4 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Options:
-    review_threshold: float = 0.5
-    mark_low_confidence: bool = False
+    long_gap: float = 8.0  # seconds without words, inside speech, that a reviewer should check
