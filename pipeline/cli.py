@@ -207,3 +207,23 @@ def demo(workdir: Path, **flags: Any) -> int:
     flags["transcripts_dir"] = flags.get("transcripts_dir") or workdir / "transcripts"
     settings = _settings(flags)
     return demo_mod.run_demo(workdir, settings)
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def eval(args: tuple[str, ...]) -> None:  # noqa: A001 - the command is called eval
+    """Measure accuracy on synthesized episodes and the real clips (`eval --help` for options)."""
+    from . import evaluate
+
+    sys.exit(evaluate.main(list(args)))
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench(args: tuple[str, ...]) -> None:
+    """Measure speed and memory per stage and engine (`bench --help` for options)."""
+    from . import bench as bench_mod
+
+    sys.exit(bench_mod.main(list(args)))

@@ -1,0 +1,144 @@
+"""The whole pipeline for real: a local HTTP server, the bundled model, real audio, real files."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from pipeline import synth
+from pipeline.demo import serve
+
+from .conftest import REPO
+
+PLACEHOLDER = "Transcript for this episode is coming soon."
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, synth.Script, synth.Truth]:
+    folder = tmp_path_factory.mktemp("media")
+    script = synth.load_script("demo")
+    truth = synth.synthesize(script, folder / "demo.mp3")
+    return folder, script, truth
+
+
+@pytest.fixture(scope="module")
+def server(media: tuple[Path, synth.Script, synth.Truth]):
+    with serve(media[0]) as base:
+        yield base
+
+
+def pipeline(*args: str, cwd: Path, check: bool = False) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def make_episode(root: Path, slug: str, media, url: str) -> Path:
+    _, script, truth = media
+    return synth.write_episode_file(script, truth, url, root / "episodes" / slug / "index.md")
+
+
+def strip_generated(text: str) -> str:
+    """The file as it was before the pipeline: the transcript block back to the placeholder,
+    the provenance table removed."""
+    text = re.sub(r'<div class="transcript">\n.*?\n</div>', PLACEHOLDER, text, flags=re.S)
+    return re.sub(r"\n\[extra\.transcript\]\n(?:[^\n\[+][^\n]*\n)*", "\n", text)
+
+
+def test_transcribe_writes_transcript_with_chapter_headings(tmp_path, media, server):
+    episode = make_episode(tmp_path, "demo", media, f"{server}/demo.mp3")
+    original = episode.read_bytes()
+
+    proc = pipeline("transcribe", "--transcripts-dir", "out", cwd=tmp_path, check=True)
+
+    text = episode.read_text()
+    assert PLACEHOLDER not in text, proc.stderr
+    body = text.split('<div class="transcript">', 1)[1].split("</div>", 1)[0]
+    headings = re.findall(r"^## (.+)$", body, flags=re.M)
+    assert headings == [title for title, _ in media[2].chapters]
+    assert re.search(r"^\[00:00:\d\d\] \*\*[A-Z][a-z]+ [A-Z][a-z]+:\*\* \S", body, flags=re.M)
+    assert "production" in body.lower() and "debug" in body.lower()
+    # Every byte outside the transcript body and the added table is unchanged.
+    assert strip_generated(text).encode() == original
+    meta = tomllib.loads(text.split("+++")[1])["extra"]["transcript"]
+    assert meta["engine"] == "faster-whisper" and meta["reviewed"] is False
+    for sidecar in ("transcript.vtt", "transcript.srt", "transcript.json", "chapters.json"):
+        assert (tmp_path / "out" / "demo" / sidecar).stat().st_size > 0
+
+    written = episode.read_bytes()
+    again = pipeline("transcribe", "--transcripts-dir", "out", cwd=tmp_path, check=True)
+    assert episode.read_bytes() == written, again.stdout
+    assert "Nothing to do" in again.stdout
+
+
+def test_broken_episode_fails_alone_and_is_reported(tmp_path, media, server):
+    good = make_episode(tmp_path, "good", media, f"{server}/demo.mp3")
+    dead = make_episode(tmp_path, "dead-link", media, f"{server}/missing.mp3")
+    broken = tmp_path / "episodes" / "broken" / "index.md"
+    broken.parent.mkdir(parents=True)
+    broken.write_text('+++\ntitle = "unterminated\n+++\n\n## Transcript\n\n' + PLACEHOLDER + "\n")
+    before = {p: p.read_bytes() for p in (dead, broken)}
+
+    proc = pipeline("transcribe", "--no-diarize", "--transcripts-dir", "out", cwd=tmp_path)
+
+    assert proc.returncode == 1
+    assert PLACEHOLDER not in good.read_text()
+    assert all(p.read_bytes() == b for p, b in before.items())
+    report = (tmp_path / "out" / "report.json").read_text()
+    assert "404" in report and "missing.mp3" in report and "broken" in report
+    assert "broken/index.md" in proc.stderr and "dead-link" in proc.stdout + proc.stderr
+
+
+def test_second_concurrent_run_is_refused_by_the_lock(tmp_path, media, server):
+    from pipeline.run import lock
+
+    episode = make_episode(tmp_path, "demo", media, f"{server}/demo.mp3")
+    before = episode.read_bytes()
+    with lock(tmp_path / "out"):
+        proc = pipeline("transcribe", "--transcripts-dir", "out", cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "Another pipeline run is in progress" in proc.stderr
+    assert episode.read_bytes() == before
+
+
+def test_killed_batch_resumes_and_transcribes_each_episode_once(tmp_path, media, server):
+    slugs = ["one", "two", "three"]
+    files = [make_episode(tmp_path, s, media, f"{server}/demo.mp3") for s in slugs]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "transcribe", "--no-diarize",
+                             "--transcripts-dir", "out"], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and all(PLACEHOLDER in f.read_text() for f in files):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert any(PLACEHOLDER not in f.read_text() for f in files), "the first episode never finished"
+
+    pipeline("transcribe", "--no-diarize", "--transcripts-dir", "out", cwd=tmp_path, check=True)
+
+    for f in files:
+        text = f.read_text()
+        assert text.count('<div class="transcript">') == 1 and PLACEHOLDER not in text
+        assert text.count("[extra.transcript]") == 1
+        tomllib.loads(text.split("+++")[1])
+    leftovers = [p for p in tmp_path.rglob("*") if p.name.endswith((".tmp", ".part"))]
+    assert leftovers == []
+
+
+def test_demo_writes_a_transcript_with_chapter_headings(tmp_path):
+    proc = pipeline("demo", "--workdir", str(tmp_path / "demo"), cwd=tmp_path, check=True)
+    assert "## Why Rust" in proc.stdout and PLACEHOLDER not in proc.stdout
+    assert re.search(r"\[00:00:\d\d\] \*\*", proc.stdout)
