@@ -1,0 +1,200 @@
+"""Sidecar files that podcast apps read through `<podcast:transcript>` and `<podcast:chapters>`.
+
+Formats follow the Podcasting 2.0 namespace's transcript notes: WebVTT with `<v Speaker>` and
+lines of at most 65 characters, SRT with at most 2 lines of 32 characters and `Name:` where the
+speaker changes, the JSON transcript (`version` 1.0.0, segments of `speaker`, `startTime`,
+`endTime`, `body`; speaker only when known) and JSON chapters (`version` 1.2.0).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Iterator, Sequence
+
+from .models import Alignment, Chapter, Word
+
+SENTENCE_END = (".", "?", "!", "…", '."', '?"', '!"')
+
+
+@dataclass(frozen=True)
+class Cue:
+    start: float
+    end: float
+    speaker: str | None
+    lines: tuple[str, ...]
+    speaker_changed: bool  # the first cue of a new speaker's turn
+
+
+def cues(alignment: Alignment, max_chars: int, max_lines: int = 2, label_speakers: bool = False,
+         max_gap: float = 1.0) -> list[Cue]:
+    """Caption cues from the paragraphs' words: at most `max_lines` lines of `max_chars`.
+
+    A cue ends where its paragraph ends, before a silence longer than `max_gap`, and after a
+    sentence once it holds at least a line's worth. With `label_speakers`, the first line of
+    a new speaker's first cue starts with `Name: ` and that counts towards its length. A word
+    longer than a line gets a line of its own.
+    """
+    out: list[Cue] = []
+    previous_speaker: str | None = None
+    for section in alignment.sections:
+        for para in section.paragraphs:
+            words = [w for w in para.words if w.text.strip()]
+            changed = para.speaker != previous_speaker
+            previous_speaker = para.speaker
+            opening = f"{para.speaker}: " if (label_speakers and changed and para.speaker) else ""
+            for group, lines in _fill(words, max_chars, max_lines, max_gap, opening):
+                out.append(Cue(group[0].start, group[-1].end, para.speaker, lines, changed))
+                changed, opening = False, ""
+    # Cue times must move forward and every cue must last; overlaps of a millisecond are allowed.
+    fixed = []
+    for i, c in enumerate(out):
+        end = c.end
+        if i + 1 < len(out):
+            end = min(end, out[i + 1].start)
+        end = max(end, c.start + 0.001)
+        fixed.append(Cue(c.start, end, c.speaker, c.lines, c.speaker_changed))
+    return fixed
+
+
+def _fill(words: Sequence[Word], max_chars: int, max_lines: int, max_gap: float,
+          opening: str) -> Iterator[tuple[list[Word], tuple[str, ...]]]:
+    group: list[Word] = []
+    lines: list[str] = [opening.rstrip()] if opening else []
+    for i, w in enumerate(words):
+        text = w.text.strip()
+        if not lines:
+            lines = [text]
+        elif len(lines[-1]) + 1 + len(text) <= max_chars:
+            lines[-1] += " " + text
+        elif len(lines) < max_lines:
+            lines.append(text)
+        else:
+            yield group, tuple(lines)
+            group, lines = [], [text]
+        group.append(w)
+        nxt = words[i + 1] if i + 1 < len(words) else None
+        full_enough = sum(len(line) for line in lines) >= max_chars
+        if nxt is not None and (nxt.start - w.end > max_gap or (text.endswith(SENTENCE_END) and full_enough)):
+            yield group, tuple(lines)
+            group, lines = [], []
+    if group:
+        yield group, tuple(lines)
+
+
+def _clock(seconds: float, sep: str) -> str:
+    ms = int(round(max(0.0, seconds) * 1000))
+    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}{sep}{ms % 1000:03d}"
+
+
+def _vtt_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class Writer:
+    filename: ClassVar[str]
+
+    def render(self, alignment: Alignment, chapters: Sequence[Chapter], title: str | None = None) -> str:
+        raise NotImplementedError
+
+
+class VttWriter(Writer):
+    filename = "transcript.vtt"
+    max_chars = 65
+
+    def render(self, alignment: Alignment, chapters: Sequence[Chapter], title: str | None = None) -> str:
+        blocks = ["WEBVTT"]
+        for c in cues(alignment, self.max_chars):
+            text = "\n".join(_vtt_escape(line) for line in c.lines)
+            if c.speaker:
+                # The voice span is not displayed, so it does not count towards the line length.
+                text = f"<v {_vtt_escape(c.speaker)}>{text}"
+            blocks.append(f"{_clock(c.start, '.')} --> {_clock(c.end, '.')}\n{text}")
+        return "\n\n".join(blocks) + "\n"
+
+
+class SrtWriter(Writer):
+    filename = "transcript.srt"
+    max_chars = 32
+
+    def render(self, alignment: Alignment, chapters: Sequence[Chapter], title: str | None = None) -> str:
+        blocks = []
+        for n, c in enumerate(cues(alignment, self.max_chars, label_speakers=True), 1):
+            blocks.append(f"{n}\n{_clock(c.start, ',')} --> {_clock(c.end, ',')}\n" + "\n".join(c.lines))
+        return "\n\n".join(blocks) + "\n" if blocks else ""
+
+
+class PodcastJsonWriter(Writer):
+    """Segments of caption size: fine enough for players to follow along, small enough to ship."""
+
+    filename = "transcript.json"
+    max_chars = 65
+
+    def render(self, alignment: Alignment, chapters: Sequence[Chapter], title: str | None = None) -> str:
+        segments = []
+        for c in cues(alignment, self.max_chars):
+            seg: dict[str, object] = {}
+            if c.speaker:
+                seg["speaker"] = c.speaker
+            seg.update(startTime=round(c.start, 3), endTime=round(c.end, 3), body=" ".join(c.lines))
+            segments.append(seg)
+        return json.dumps({"version": "1.0.0", "segments": segments}, indent=2, ensure_ascii=False) + "\n"
+
+
+class ChaptersJsonWriter(Writer):
+    """Show-notes chapters moved by the offset alignment applied; those past the audio's end left out."""
+
+    filename = "chapters.json"
+
+    def render(self, alignment: Alignment, chapters: Sequence[Chapter], title: str | None = None) -> str:
+        seen = set()
+        entries = []
+        for c in sorted(chapters, key=lambda c: c.start):
+            start = round(max(0.0, c.start + alignment.offset), 3)
+            if alignment.duration and start > alignment.duration:
+                continue
+            if (start, c.title) in seen:
+                continue
+            seen.add((start, c.title))
+            entries.append({"startTime": start, "title": c.title})
+        doc: dict[str, object] = {"version": "1.2.0"}
+        if title:
+            doc["title"] = title
+        doc["chapters"] = entries
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+WRITERS: dict[str, Writer] = {
+    "vtt": VttWriter(),
+    "srt": SrtWriter(),
+    "podcast-json": PodcastJsonWriter(),
+    "chapters-json": ChaptersJsonWriter(),
+}
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Readers see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_sidecars(alignment: Alignment, chapters: Sequence[Chapter], out_dir: Path,
+                   title: str | None = None) -> list[Path]:
+    paths = []
+    for writer in WRITERS.values():
+        path = Path(out_dir) / writer.filename
+        write_atomic(path, writer.render(alignment, chapters, title))
+        paths.append(path)
+    return paths

@@ -1,0 +1,86 @@
+"""Fake transcripts built in code, for the alignment, rendering and sidecar tests.
+
+Timing is deterministic: a word lasts 0.25 s plus 0.03 s a letter, words are 0.08 s apart, and
+each line is followed by its pause. `word@0.2` gives a word the probability 0.2 (default 0.95).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Sequence
+
+from pipeline.models import Chapter, Segment, Transcript, Word
+
+Line = tuple  # (speaker | None, text, pause_after_seconds)
+
+
+def build(lines: Sequence[Line], start: float = 0.0, tail: float = 2.0) -> Transcript:
+    t = start
+    segments = []
+    for speaker, text, pause in lines:
+        words = []
+        for token in text.split():
+            prob = 0.95
+            if "@" in token and token.rsplit("@", 1)[1].replace(".", "").isdigit():
+                token, p = token.rsplit("@", 1)
+                prob = float(p)
+            length = 0.25 + 0.03 * len(token)
+            words.append(Word(round(t, 3), round(t + length, 3), " " + token, prob, speaker))
+            t += length + 0.08
+        t += pause
+        segments.append(Segment(words[0].start, words[-1].end, "".join(w.text for w in words), -0.2, 0.01,
+                                tuple(words)))
+    return Transcript(tuple(segments), "en", round(t + tail, 3), "fake", "none")
+
+
+def line_starts(transcript: Transcript) -> list[float]:
+    return [s.start for s in transcript.segments]
+
+
+VOCAB = (
+    "the a we rust python server memory thread async compiler type trait borrow checker really "
+    "think so and but because you know it was kind of like just people code bug test build deploy "
+    "database query index cache latency"
+).split()
+TRICKY = ["e.g.", "Mr.", "2.0", "U.S.", "i.e.", "Dr.", "v1.2", "etc.", "Vec<T>", "don't", "#1", "*", "[link]"]
+
+
+def random_transcript(rng: random.Random, speakers: Sequence[str | None]) -> Transcript:
+    """A few minutes of made-up talk: sentences of 1 to 40 words (now and then a 150-word run-on
+    without punctuation), pauses from 0.05 to 4 s, speaker turns, sometimes in mid-sentence."""
+    t = rng.uniform(0, 20)  # a music intro, sometimes
+    words: list[Word] = []
+    speaker = rng.choice(speakers)
+    for _ in range(rng.randint(1, 60)):
+        n = 150 if rng.random() < 0.03 else rng.randint(1, 40)
+        for k in range(n):
+            token = rng.choice(TRICKY) if rng.random() < 0.05 else rng.choice(VOCAB)
+            if k == 0:
+                token = token.capitalize()
+            if k == n - 1 and n != 150:
+                token += rng.choice([".", ".", ".", "?", "!"])
+            elif rng.random() < 0.08:
+                token += ","
+            if rng.random() < 0.02:
+                speaker = rng.choice(speakers)  # an interruption mid-sentence
+            length = rng.uniform(0.1, 0.6)
+            words.append(Word(round(t, 3), round(t + length, 3), " " + token, rng.random(), speaker))
+            t += length + rng.uniform(0.0, 0.3)
+        t += rng.choice([0.05, 0.2, 0.4, 0.8, 1.6, 4.0])
+        if rng.random() < 0.3:
+            speaker = rng.choice(speakers)
+    seg = Segment(words[0].start, words[-1].end, "".join(w.text for w in words), -0.3, 0.02, tuple(words))
+    return Transcript((seg,), "en", round(t + rng.uniform(0, 30), 3), "fake", "none")
+
+
+def random_chapters(rng: random.Random, duration: float) -> list[Chapter]:
+    """Show-notes chapters, including the awkward ones: unordered, duplicated, past the end."""
+    n = rng.randint(0, 8)
+    times = sorted(rng.uniform(0, duration * 1.1) for _ in range(n))
+    chapters = [Chapter(float(int(t)), f"Topic {i} {rng.choice(VOCAB)}", 10 + i) for i, t in enumerate(times)]
+    if chapters and rng.random() < 0.3:
+        chapters.append(chapters[rng.randrange(len(chapters))])  # listed twice
+    if len(chapters) > 2 and rng.random() < 0.3:
+        i = rng.randrange(len(chapters) - 1)
+        chapters[i], chapters[i + 1] = chapters[i + 1], chapters[i]
+    return chapters
