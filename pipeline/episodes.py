@@ -163,7 +163,7 @@ def _find_body(lines: tuple[str, ...], after: int, digest: str) -> tuple[int, in
     come before it) and ends at one of the last few (a closing wrapper line may follow).
     """
     text_lines = [i for i in range(after + 1, len(lines)) if content(lines[i]).strip()]
-    for s in text_lines[:4]:
+    for s in text_lines[:8]:
         for e in reversed(text_lines[-4:]):
             if e < s:
                 continue
@@ -219,21 +219,13 @@ def state_of(lay: Layout) -> str:
 
 def parse_timestamp(value: str) -> float:
     """Seconds from `M:SS`, `MM:SS`, `H:MM:SS` (minutes may pass 59 in `M:SS`, as in `64:55`)."""
-    parts = value.strip().split(":")
-    if len(parts) not in (2, 3) or not all(parts):
+    m = re.fullmatch(r"(?:(\d+):)?(\d+):(\d\d?(?:\.\d+)?)", value.strip())
+    if not m:
         raise ValueError(f"not a timestamp: {value!r}")
-    try:
-        seconds = float(parts[-1])
-        whole = [int(p) for p in parts[:-1]]
-    except ValueError:
-        raise ValueError(f"not a timestamp: {value!r}") from None
-    if not re.fullmatch(r"\d+(\.\d+)?", parts[-1]) or seconds >= 60:
-        raise ValueError(f"not a timestamp: {value!r} (seconds must be 00-59)")
-    if len(whole) == 2 and whole[1] >= 60:
-        raise ValueError(f"not a timestamp: {value!r} (minutes must be 00-59 after hours)")
-    if len(whole) == 2:
-        return whole[0] * 3600 + whole[1] * 60 + seconds
-    return whole[0] * 60 + seconds
+    hours, minutes, seconds = int(m.group(1) or 0), int(m.group(2)), float(m.group(3))
+    if seconds >= 60 or (m.group(1) is not None and minutes >= 60):
+        raise ValueError(f"not a timestamp: {value!r} (seconds, and minutes after hours, must be below 60)")
+    return hours * 3600 + minutes * 60 + seconds
 
 
 def _chapters(path: Path, lines: tuple[str, ...], start: int) -> tuple[Chapter, ...]:
