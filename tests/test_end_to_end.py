@@ -17,7 +17,7 @@ import pytest
 from pipeline import synth
 from pipeline.demo import serve
 
-from .conftest import REPO
+from conftest import REPO
 
 PLACEHOLDER = "Transcript for this episode is coming soon."
 
