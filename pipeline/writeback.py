@@ -222,11 +222,11 @@ def _without_time(table: dict[str, Any]) -> dict[str, Any]:
 
 
 def _diff(path: Path, old: str, new: str) -> str:
-    return "".join(
-        difflib.unified_diff(
-            old.splitlines(keepends=True), new.splitlines(keepends=True), f"{path} (now)", f"{path} (with transcript)"
-        )
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True), new.splitlines(keepends=True), f"{path} (now)", f"{path} (with transcript)"
     )
+    # as diff(1) does, so that a missing final newline does not glue two lines together
+    return "".join(x if x.endswith("\n") else x + "\n\\ No newline at end of file\n" for x in lines)
 
 
 def _refuse(path: Path, state: str) -> None:
