@@ -228,9 +228,13 @@ def parse_timestamp(value: str) -> float:
     return hours * 3600 + minutes * 60 + seconds
 
 
-def _chapters(path: Path, lines: tuple[str, ...], start: int) -> tuple[Chapter, ...]:
-    """The list under the first "Timestamps" heading, up to the next heading or `---`."""
-    visible = _outside_fences(lines, start)
+def _chapters(path: Path, lines: tuple[str, ...], start: int, stop: int) -> tuple[Chapter, ...]:
+    """The list under the first "Timestamps" heading, up to the next heading or `---`.
+
+    Only the show notes are searched (`stop` is the transcript heading): a heading inside a
+    transcript is not a timestamps list, whatever its title.
+    """
+    visible = [i for i in _outside_fences(lines, start) if i < stop]
     head = next(
         (i for i in visible if (h := _heading_text(content(lines[i]))) and "timestamps" in h[1].lower()),
         None,
@@ -331,7 +335,9 @@ def parse(path: Path, text: str, options: Options = Options()) -> LoadedEpisode:
         audio_url=url.strip() or None if url else None,
         front_matter=front_matter,
         body=body,
-        chapters=_chapters(path, lay.lines, lay.fm_end + 1),
+        chapters=_chapters(
+            path, lay.lines, lay.fm_end + 1, len(lay.lines) if lay.heading is None else lay.heading
+        ),
         speakers=tuple(speakers),
         state=state_of(lay),
         text=text,

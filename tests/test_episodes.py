@@ -225,3 +225,13 @@ def test_find_episodes_on_the_shared_zola_folder_without_duplicates() -> None:
     found = episodes.find_episodes([ZOLA, one, ZOLA / "." / "2022-09-30-tailscale" / "index.md", ZOLA])
     assert len(found) == 10
     assert {episodes.slug_of(p) for p in found} >= set(README_CHAPTERS)
+
+
+def test_a_timestamps_heading_inside_the_transcript_is_not_the_chapter_list(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        "Transcript for this episode is coming soon.\n",
+        '<div class="transcript">\n\n## Timestamps and clocks\n\n- 0:05 - said aloud\n\n</div>\n',
+    )
+    ep = episodes.load(write(tmp_path, "inside.md", text))
+    assert ep.chapters == ()
+    assert ep.state == "human"
