@@ -12,6 +12,7 @@ in order, whatever the rules below decide.
 from __future__ import annotations
 
 import bisect
+import math
 import re
 from dataclasses import dataclass
 from typing import Sequence
@@ -60,6 +61,10 @@ def align(transcript: Transcript, chapters: Sequence[Chapter], options: Options 
         )
 
     placed = _place_chapters(bounds, chapters, offset, duration, options, warnings)
+    if not words:
+        if chapters:
+            warnings.append("no speech in the transcript: chapter headings only")
+        return Alignment(tuple(Section(c, ()) for _, c in placed), offset, estimate, tuple(warnings), duration)
     sections = []
     cuts = [(0, None)] + placed
     for k, (s_idx, chapter) in enumerate(cuts):
@@ -68,8 +73,6 @@ def align(transcript: Transcript, chapters: Sequence[Chapter], options: Options 
         if chapter is None and hi <= lo:
             continue  # nothing before the first heading
         sections.append(Section(chapter, tuple(_paragraphs(words, starts, lo, hi, options))))
-    if not words and chapters:
-        warnings.append("no speech in the transcript: chapter headings only")
     return Alignment(tuple(sections), offset, estimate, tuple(warnings), duration)
 
 
@@ -175,7 +178,8 @@ def _best_break(words: Sequence[Word], ends: set[int], a: int, b: int, options: 
             continue
         if n > hi_n or total - n < lo_n:
             break
-        score = _break_score(words, ends, p)
+        # Among equally good places, the one nearer the middle: two readable halves.
+        score = _break_score(words, ends, p) - abs(n - total / 2) / total
         if score > best_score:
             best, best_score = p, score
     return best
@@ -358,17 +362,21 @@ def _title_words(title: str) -> set[str]:
     return {w for w in (_norm(t) for t in re.split(r"[\s/\-–—:,]+", title)) if len(w) >= 3 and w not in _STOPWORDS}
 
 
-def _kernel(lag: float) -> float:
-    """How well a title word heard `lag` seconds after a chapter's start supports that start.
+# Title words support a chapter start when heard from a second before it to a few seconds
+# after (its first sentence), less so up to 15 s later: (ramp from, plateau from, to, ramp to).
+_KERNEL = (-3.0, -0.5, 3.0, 15.0)
+_KERNEL_WIDTH = (_KERNEL[2] - _KERNEL[1]) + (_KERNEL[1] - _KERNEL[0]) / 2 + (_KERNEL[3] - _KERNEL[2]) / 2
 
-    Titles are usually spoken in the first sentence or two of their chapter.
-    """
-    if -1.0 <= lag <= 6.0:
+
+def _kernel(lag: float) -> float:
+    """How well a title word heard `lag` seconds after a chapter's start supports that start."""
+    r0, p0, p1, r1 = _KERNEL
+    if p0 <= lag <= p1:
         return 1.0
-    if -4.0 < lag < -1.0:
-        return (lag + 4.0) / 3.0
-    if 6.0 < lag < 20.0:
-        return (20.0 - lag) / 14.0
+    if r0 < lag < p0:
+        return (lag - r0) / (p0 - r0)
+    if p1 < lag < r1:
+        return (r1 - lag) / (r1 - p1)
     return 0.0
 
 
@@ -391,63 +399,78 @@ def estimate_offset(
         key = _norm(w.text)
         if key:
             heard.setdefault(key, []).append(w.start)
+    # A title word heard by chance near a shifted time is no evidence: each word's score is
+    # what it adds over the chance of meeting it in a random window of the kernel's width.
+    span_s = duration or (words[-1].end if words else 1.0)
+    chance = {w: 1.0 - math.exp(-len(times) * _KERNEL_WIDTH / max(span_s, 1.0)) for w, times in heard.items()}
     titled = []
     for c in chapters:
-        ws = [w for w in _title_words(c.title) if w in heard]
+        content = _title_words(c.title)
+        ws = [w for w in content if w in heard and chance[w] < 0.5]
         if ws:
-            weights = {w: min(1.0, 3.0 / len(heard[w])) for w in ws}
-            titled.append((c, weights))
+            titled.append((c, ws, len(content)))
     if len(titled) < 2 or options.offset_range <= 0:
         return 0.0, False, "too few chapter titles are spoken to estimate an offset"
 
     def per_chapter(d: float) -> list[float]:
         scores = []
-        for c, weights in titled:
+        for c, ws, n_content in titled:
             anchor = c.start + d
             if anchor < -5.0 or (duration and anchor > duration):
                 scores.append(0.0)
                 continue
             got = 0.0
-            for w, weight in weights.items():
+            for w in ws:
                 times = heard[w]
-                i = bisect.bisect_left(times, anchor - 4.0)
+                i = bisect.bisect_left(times, anchor + _KERNEL[0])
                 best = 0.0
-                while i < len(times) and times[i] < anchor + 20.0:
+                while i < len(times) and times[i] < anchor + _KERNEL[3]:
                     best = max(best, _kernel(times[i] - anchor))
                     i += 1
-                got += weight * best
-            scores.append(got / sum(weights.values()))
+                got += max(0.0, best - chance[w])
+            scores.append(got / n_content)
         return scores
 
     span = int(options.offset_range)
     table = {d: per_chapter(float(d)) for d in range(-span, span + 1)}
     total = {d: sum(s) for d, s in table.items()}
     best = max(total, key=lambda d: (round(total[d], 6), -abs(d)))
-    support = sum(1 for s in table[best] if s >= 0.5)
-    at_zero = sum(1 for s in table[0] if s >= 0.5)
+    support = sum(1 for s in table[best] if s >= 0.4)
+    at_zero = sum(1 for s in table[0] if s >= 0.4)
     if total[best] <= 0:
         return 0.0, False, "no chapter title is heard near its time at any offset"
 
-    # Refine inside the plateau of near-best candidates: show-notes times mark sentence starts.
+    if best == 0:
+        return 0.0, False, f"{at_zero} of {len(chapters)} chapter titles heard near their times"
+    # Refine inside the plateau of near-best candidates: show-notes times are written down as the
+    # whole second a sentence starts in, so at the right offset every chapter (titled or not)
+    # sits about half a second before a sentence start.
     plateau = [d for d in total if total[d] >= total[best] - 0.25 and abs(d - best) <= 8]
-    refined, misfit = float(best), float("inf")
-    for d2 in range(2 * min(plateau) - 1, 2 * max(plateau) + 2):
-        d = d2 / 2
-        if not bounds.hi:
-            break
-        fit = 0.0
-        for c, _ in titled:
-            t = c.start + d
-            if not duration or 0 <= t <= duration:
-                fit += bounds.nearest(t)[1]
-        if fit < misfit - 1e-9 or (abs(fit - misfit) < 1e-9 and abs(d - best) < abs(refined - best)):
-            refined, misfit = d, fit
 
+    def misfit(d: float) -> float:
+        fit = 0.0
+        for c in chapters:
+            t = c.start + d + 0.5
+            if t < 0 or (duration and t > duration):
+                continue
+            k = bisect.bisect_left(bounds.hi, t)
+            fit += min([3.0] + [abs(bounds.hi[j] - t) for j in (k - 1, k) if 0 <= j < len(bounds.hi)])
+        return fit
+
+    steps = [q / 4 for q in range(4 * min(plateau) - 2, 4 * max(plateau) + 3)]
+    refined = min(steps, key=lambda d: (round(misfit(d), 6), abs(d - best))) if bounds.hi else float(best)
+    if abs(refined) < 1.0:
+        return 0.0, False, f"{at_zero} of {len(chapters)} chapter titles heard near their times"
+
+    # Several chapters must agree, and with 241 offsets tried a couple can agree by chance: the
+    # best offset must also stand well clear of the best one elsewhere.
+    elsewhere = max((v for d, v in total.items() if abs(d - best) > 15), default=0.0)
     strong = (
         abs(refined) >= 1.0
-        and support >= 2
-        and support > at_zero
+        and support >= max(2, math.ceil(len(titled) / 3))
+        and support >= at_zero + 2
         and total[best] >= total[0] + 1.0
+        and total[best] >= 2.0 * elsewhere
     )
     evidence = (
         f"{support} of {len(chapters)} chapter titles heard near their shifted times, "

@@ -7,6 +7,7 @@ each line is followed by its pause. `word@0.2` gives a word the probability 0.2 
 from __future__ import annotations
 
 import random
+import re
 from typing import Sequence
 
 from pipeline.models import Chapter, Segment, Transcript, Word
@@ -84,3 +85,32 @@ def random_chapters(rng: random.Random, duration: float) -> list[Chapter]:
         i = rng.randrange(len(chapters) - 1)
         chapters[i], chapters[i + 1] = chapters[i + 1], chapters[i]
     return chapters
+
+
+RARE = "zebra quokka narwhal axolotl pangolin okapi tapir wombat dugong ibis".split()
+
+
+def titled_episode(rng: random.Random, shift: float, at_chapter_starts: bool) -> tuple[Transcript, list[Chapter]]:
+    """A random transcript with 2-8 chapters titled `<Rare word> talk`; each rare word is said
+    once, either (70% of them) just after its chapter's first sentence starts, or anywhere at
+    random. Chapter times are the sentence starts moved by `shift` and floored to the second,
+    as show notes write them."""
+    from pipeline.align import sentence_starts
+
+    t = random_transcript(rng, ["Jeremy Jung", "Armin Ronacher"])
+    words = list(t.words)
+    starts = sentence_starts(words)
+    picks = sorted(rng.sample(range(len(starts)), min(rng.randint(2, 8), len(starts))))
+    titles = rng.sample(RARE, len(picks))
+    chapters = []
+    for k, (j, title) in enumerate(zip(picks, titles)):
+        first = starts[j]
+        i = (first + 1 if rng.random() < 0.7 and first + 1 < len(words) else None) if at_chapter_starts \
+            else rng.randrange(len(words))
+        if i is not None:  # the rare word replaces one, keeping its punctuation and so the sentences
+            w = words[i]
+            trailing = re.search(r"[.,?!]*$", w.text.strip()).group()
+            words[i] = Word(w.start, w.end, " " + title + trailing, 0.9, w.speaker)
+        chapters.append(Chapter(float(int(words[first].start + shift)), f"{title.capitalize()} talk", k))
+    seg = Segment(words[0].start, words[-1].end, "", -0.3, 0.02, tuple(words))
+    return Transcript((seg,), "en", t.duration, "fake", "none"), chapters
