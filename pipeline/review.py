@@ -71,6 +71,13 @@ class _Index:
 
     def __init__(self, alignment: Alignment) -> None:
         self.words = [w for s in alignment.sections for p in s.paragraphs for w in p.words]
+        # Indexes of paragraphs' first words: a span of doubtful words never crosses one.
+        self.para_starts: set[int] = set()
+        n = 0
+        for s in alignment.sections:
+            for p in s.paragraphs:
+                self.para_starts.add(n)
+                n += len(p.words)
         self.ends = [w.end for w in self.words]
         self.used: set[int] = set()  # word indexes that need an id in the page
 
@@ -215,15 +222,15 @@ def _gap_flags(index: _Index, duration: float, options: Options) -> list[Flag]:
         if gap > options.long_gap:
             flags.append(Flag(
                 "gap", words[i - 1].end,
-                f"{gap:.0f} s without words ({clock(words[i - 1].end)}–{clock(words[i].start)}): "
+                f"{_secs(gap)} without words ({clock(words[i - 1].end)}–{clock(words[i].start)}): "
                 "music, an ad, or missed speech?",
                 index.anchor_of(i),
             ))
     # Whisper sometimes stops early or starts late: silence at either end is worth a listen.
     if words and words[0].start > options.long_gap:
-        flags.append(Flag("gap", 0.0, f"no words in the first {words[0].start:.0f} s", index.anchor_of(0)))
+        flags.append(Flag("gap", 0.0, f"no words in the first {_secs(words[0].start)}", index.anchor_of(0)))
     if words and duration - words[-1].end > options.long_gap:
-        flags.append(Flag("gap", words[-1].end, f"no words in the last {duration - words[-1].end:.0f} s "
+        flags.append(Flag("gap", words[-1].end, f"no words in the last {_secs(duration - words[-1].end)} "
                           f"({clock(words[-1].end)}–{clock(duration)})", index.anchor_of(len(words) - 1)))
     return flags
 
@@ -232,7 +239,8 @@ def _low_confidence_flags(index: _Index, threshold: float) -> list[Flag]:
     flags = []
     span: list[int] = []
     for i, w in enumerate(index.words + [None]):  # type: ignore[operator]
-        if w is not None and w.probability < threshold:
+        low = w is not None and w.probability < threshold
+        if low and not (span and i in index.para_starts):
             span.append(i)
             continue
         if span:
@@ -241,8 +249,12 @@ def _low_confidence_flags(index: _Index, threshold: float) -> list[Flag]:
             lowest = min(x.probability for x in words)
             flags.append(Flag("low", words[0].start, f"“{_short(text)}” (probability {lowest:.2f})",
                               index.anchor_of(span[0])))
-            span = []
+            span = [i] if low else []
     return flags
+
+
+def _secs(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
 
 
 def _short(text: str, limit: int = 90) -> str:

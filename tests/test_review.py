@@ -120,6 +120,12 @@ def test_low_confidence_words_are_grouped_into_spans() -> None:
     stricter = of_kind(review.find_flags(episode_of(), t, one_section(t), threshold=0.25), "low")
     assert [f.message for f in stricter] == ["“and” (probability 0.20)"]
 
+    # A span of doubtful words stops at a paragraph break (here also a change of speaker).
+    t = transcript_of(segment(words_at("i like rust@0.3", 0.0, "Ann")), segment(words_at("thanks@0.2 ann", 2.0, "Bob")))
+    flags = of_kind(review.find_flags(episode_of(), t, one_section(t)), "low")
+    assert [(f.message, f.anchor) for f in flags] == [
+        ("“rust” (probability 0.30)", "w2"), ("“thanks” (probability 0.20)", "w3")]
+
 
 def test_chapter_flags_for_drift_offsets_warnings_and_unplaced_chapters() -> None:
     intro = Chapter(0.0, "Intro", 10)
