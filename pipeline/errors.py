@@ -18,7 +18,7 @@ from __future__ import annotations
 
 
 class PipelineError(Exception):
-    """The pipeline failed."""
+    """Pipeline failed"""
 
     def __init__(self, detail: str = "") -> None:
         self.detail = detail
