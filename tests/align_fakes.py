@@ -114,3 +114,48 @@ def titled_episode(rng: random.Random, shift: float, at_chapter_starts: bool) ->
         chapters.append(Chapter(float(int(words[first].start + shift)), f"{title.capitalize()} talk", k))
     seg = Segment(words[0].start, words[-1].end, "", -0.3, 0.02, tuple(words))
     return Transcript((seg,), "en", t.duration, "fake", "none"), chapters
+
+
+# --- golden files ---------------------------------------------------------------------------
+
+import os  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def check_golden(name: str, text: str) -> None:
+    """Compare with tests/golden/<name>; `UPDATE_GOLDEN=1 pytest ...` rewrites the files instead."""
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return
+    assert path.exists(), f"{path} missing: run with UPDATE_GOLDEN=1 and review the new file"
+    expected = path.read_text(encoding="utf-8")
+    assert text == expected, f"{name} differs from the golden file (UPDATE_GOLDEN=1 to accept)"
+
+
+def golden_episode(speakers: bool = True) -> tuple[Transcript, list[Chapter]]:
+    """One short made-up episode that exercises every formatting rule at least once."""
+    jeremy, liz, third = ("Jeremy Jung", "Elizabeth Figura", "Speaker 3") if speakers else (None, None, None)
+    t = build([
+        (jeremy, "Today I am talking to Elizabeth Figura. She is a Wine developer.", 0.6),
+        (liz, "Thank you Jeremy. I am glad to be here.", 1.0),
+        (jeremy, "What is Wine, in a sentence or two?", 0.5),
+        (liz, "Wine is a translation layer. It re-implements the Windows API so programs run on Linux.", 2.0),
+        (liz, "It works not by emulating the CPU but by writing every API again.", 0.5),
+        (third, "Quick question from the audience: does it run games?", 0.5),
+        (jeremy, "Good question. Elizabeth?", 0.4),
+        (liz, "Yes. In Rust terms it is like a Vec<T> & Box<dyn Error> of *everything*, "
+              "with snake_case names, `cargo build`, [links](here) and {{ templates }} | pipes.", 0.5),
+        (liz, "The XAudio@0.2 library@0.3 builds a bank of sounds. #1 is spatial audio.", 0.5),
+        (jeremy, "Thanks@0.1 for@0.2 coming on.", 1.0),
+    ], start=3.0)
+    s = [seg.start for seg in t.segments]
+    chapters = [
+        Chapter(float(int(s[2])), "What's Wine", 12),
+        Chapter(float(int(s[7])), "C++ & <Rust> *stars*", 13),
+        Chapter(float(int(s[9])), "Wrap-up", 14),
+    ]
+    return t, chapters
