@@ -338,3 +338,83 @@ def test_offsets_found_on_random_episodes_are_right_and_false_ones_are_rare():
 
     false = [seed for seed in range(150) if align(*titled_episode(random.Random(seed), 0.0, False)).offset]
     assert len(false) <= 5, f"offsets invented for titles said at random places: seeds {false}"
+
+
+# --- real audio --------------------------------------------------------------------------
+
+SCRIPT = {
+    "title": "Alignment test episode",
+    "description": "Three voices, four chapters.",
+    "speakers": {
+        "Jeremy Jung": {"voice": "en-us+m3", "speed": 165, "pitch": 40},
+        "Elizabeth Figura": {"voice": "en-gb+f3", "speed": 155, "pitch": 65},
+        "Speaker 3": {"voice": "en-us+m7", "speed": 160, "pitch": 25},
+    },
+    "parts": [
+        {"tones": 4.0},
+        {"chapter": "Introduction", "speaker": "Jeremy Jung",
+         "text": "Welcome to the introduction. Today I am talking to Elizabeth about Wine.", "pause": 0.8},
+        {"speaker": "Elizabeth Figura", "text": "Thank you for having me. I am glad to be here.", "pause": 1.0},
+        {"chapter": "System calls", "speaker": "Jeremy Jung",
+         "text": "Let us talk about system calls. What are they?", "pause": 0.8},
+        {"speaker": "Elizabeth Figura",
+         "text": "A system call asks the kernel to do some work. Windows programs call much higher level functions.",
+         "pause": 1.0},
+        {"chapter": "Graphics drivers", "speaker": "Speaker 3",
+         "text": "I have a question about graphics drivers. Does Wine translate them?", "pause": 0.8},
+        {"speaker": "Elizabeth Figura", "text": "Yes. We translate the graphics calls into Vulkan.", "pause": 1.0},
+        {"chapter": "Testing", "speaker": "Jeremy Jung",
+         "text": "Finally, how does the project handle testing?", "pause": 0.8},
+        {"speaker": "Elizabeth Figura",
+         "text": "Every change runs thousands of tests on real Windows machines first.", "pause": 1.0},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def spoken_episode(tmp_path_factory):
+    """The script spoken by espeak-ng and transcribed by the bundled Whisper model, once."""
+    from pipeline import synth, transcribe
+
+    tmp = tmp_path_factory.mktemp("spoken")
+    script = synth.parse_script(SCRIPT, slug="align-test")
+    truth = synth.synthesize(script, tmp / "episode.wav")
+    transcript = transcribe.transcribe(tmp / "episode.wav", transcribe.Options(), tmp / "cache")
+    # What the speaker stage provides: each word labelled by who spoke at its midpoint.
+    def who(w: Word) -> str | None:
+        mid = (w.start + w.end) / 2
+        line = min(truth.lines, key=lambda ln: 0 if ln.start <= mid <= ln.end else min(abs(mid - ln.start), abs(mid - ln.end)))
+        return line.speaker
+    segments = tuple(Segment(s.start, s.end, s.text, s.avg_logprob, s.no_speech_prob,
+                             tuple(Word(w.start, w.end, w.text, w.probability, who(w)) for w in s.words))
+                     for s in transcript.segments)
+    return script, truth, Transcript(segments, transcript.language, transcript.duration, transcript.engine,
+                                     transcript.model), tmp
+
+
+@pytest.mark.parametrize("shift", [0.0, 39.0])
+def test_spoken_episode_headings_land_on_the_right_sentence(spoken_episode, shift):
+    from pipeline import episodes, synth
+
+    script, truth, transcript, tmp = spoken_episode
+    page = synth.write_episode_file(script, truth, "https://example.com/ep.mp3", tmp / f"shift{shift:g}" / "index.md",
+                                    shift=shift)
+    chapters = episodes.load(page).chapters
+    assert [c.title for c in chapters] == [title for title, _ in truth.chapters]
+    a = align(transcript, chapters)
+
+    assert abs(a.offset + shift) <= 1.0, a.warnings
+    placed = [s for s in a.sections if s.chapter is not None]
+    assert [s.chapter.title for s in placed] == [title for title, _ in truth.chapters], a.warnings
+    for section, (title, start) in zip(placed, truth.chapters):
+        line = next(ln for ln in truth.lines if abs(ln.start - start) < 1e-6)
+        first = section.paragraphs[0]
+        assert abs(first.start - start) <= 1.0, (title, first.start, start)
+        assert first.text.split()[:2] == line.text.split()[:2], (title, first.text, line.text)
+    # Every paragraph starts where a line of the script starts: turns and pauses, not noise.
+    line_starts = [ln.start for ln in truth.lines]
+    for s in a.sections:
+        for p in s.paragraphs:
+            assert min(abs(p.start - t) for t in line_starts) <= 1.0, (p.start, p.text)
+    if shift:
+        assert any("applied" in w and "39" in w for w in a.warnings), a.warnings
