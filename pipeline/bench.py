@@ -1,0 +1,458 @@
+"""`make bench`: wall time, real-time factor and peak memory of every stage, per engine.
+
+Long episodes (10 and 60 minutes by default) are synthesized once by looping the evaluation
+scripts (`pipeline/episode_scripts/eval_*.toml`) and cached in `.bench/`; synthesis is not timed.
+Every measurement runs its stage alone in a fresh subprocess (`--worker`), so one stage's
+memory never counts against another: peak RSS is that process's `ru_maxrss` from `os.wait4`
+(the interpreter and the pipeline's imports included: the `baseline` row shows how much that is).
+The timed span is the stage's own work inside the worker, model loading included; for
+transcription the model load is also shown on its own.
+
+Stages: download (over loopback from a local HTTP server), decode (audio.prepare: ffmpeg to
+16 kHz mono), transcribe per engine (on the decoded wav), speakers (diarization), align (align,
+render and sidecar files) and writeback (the episode file). The engine ratio compares the
+transcription time without the model load, same weights (the bundled tiny.en; openai-whisper
+runs the same weights converted from CTranslate2), same beam, VAD and word timestamps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from . import synth
+from .evaluate import REPO, build_set, machine, table
+
+log = logging.getLogger("pipeline.bench")
+
+SOURCE_SCRIPTS = ("eval_rust_at_sentry", "eval_database_panel")
+QUICK_SCRIPT = "eval_quick"
+ENGINES = ("faster-whisper", "openai-whisper")
+CHEAP_STAGES = ("baseline", "download", "decode", "align", "writeback")
+CHEAP_REPEATS = 3  # cheap stages always get at least this many runs
+
+
+# ---- the episodes -------------------------------------------------------------------------
+
+def part_seconds(script: synth.Script, truth: synth.Truth) -> list[float]:
+    """How long each part of `script` lasted when it was synthesized."""
+    lines = iter(truth.lines)
+    out = []
+    for part in script.parts:
+        if part.kind == "line":
+            line = next(lines)
+            out.append(line.end - line.start + part.pause)
+        else:
+            out.append(part.seconds)
+    return out
+
+
+def looped_script(minutes: float, cache_dir: Path) -> synth.Script:
+    """The evaluation scripts played round after round until `minutes` are filled.
+
+    Chapter titles get the round number, so every show-notes timestamp stays unique.
+    """
+    eps = build_set(SOURCE_SCRIPTS, cache_dir / "parts")
+    speakers: dict[str, synth.Voice] = {}
+    parts: list[synth.Part] = []
+    links: list[tuple[str, str]] = []
+    total, target, rnd = 0.0, minutes * 60, 0
+    while total < target:
+        rnd += 1
+        for ep in eps:
+            speakers.update(ep.script.speakers)
+            if rnd == 1:
+                links += ep.script.links
+            for part, seconds in zip(ep.script.parts, part_seconds(ep.script, ep.truth)):
+                if total >= target:
+                    break
+                if part.chapter:
+                    part = replace(part, chapter=f"{part.chapter} ({rnd})" if rnd > 1 else part.chapter)
+                parts.append(part)
+                total += seconds
+    return synth.Script(
+        title=f"A {minutes:g}-minute benchmark episode",
+        description="Jeremy Jung, Armin Ronacher, Maren Ostrowski and Dana Whitfield on Rust at Sentry, "
+                    "Symbolicator, Postgres, SQLite and Honeycomb.",
+        speakers=speakers, parts=tuple(parts), links=tuple(links), slug=f"bench-{minutes:g}min",
+    )
+
+
+@dataclass(frozen=True)
+class BenchEpisode:
+    script: synth.Script
+    audio: Path
+    truth: synth.Truth
+
+
+def build_episode(minutes: float | None, cache_dir: Path) -> BenchEpisode:
+    """A cached synthesized episode: `minutes` long, or the quick script when None."""
+    from .evaluate import truth_from_dict, truth_to_dict
+
+    if minutes is None:
+        ep = build_set([QUICK_SCRIPT], cache_dir / "parts")[0]
+        return BenchEpisode(ep.script, ep.audio, ep.truth)
+    script = looped_script(minutes, cache_dir)
+    audio = cache_dir / f"{script.slug}-{_stable_key(script)}.mp3"
+    truth_file = audio.with_suffix(".truth.json")
+    if audio.exists() and truth_file.exists():
+        truth = truth_from_dict(json.loads(truth_file.read_text()))
+    else:
+        print(f"synthesizing the {minutes:g}-minute episode (once; cached in {cache_dir})...", flush=True)
+        truth = synth.synthesize(script, audio)
+        truth_file.write_text(json.dumps(truth_to_dict(truth)))
+    return BenchEpisode(script, audio, truth)
+
+
+def _stable_key(script: synth.Script) -> str:
+    import hashlib
+
+    blob = json.dumps([repr(script.parts), repr(sorted(script.speakers.items())),
+                       Path(synth.__file__).read_text()])
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+# ---- one stage in a worker process --------------------------------------------------------
+
+def worker(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one stage as `spec` says; returns the timings. Runs inside the subprocess."""
+    stage = spec["stage"]
+    work = Path(spec["work"])
+    result: dict[str, Any] = {}
+    started = time.perf_counter()
+    if stage == "baseline":
+        from . import align, audio, download, episodes, render, writeback  # noqa: F401
+    elif stage == "download":
+        from . import download
+
+        with download.Downloader(download.Options(), work / "audio") as dl:
+            got = dl.fetch(spec["url"], spec["slug"], progress=False)
+        result["bytes"] = got.size
+    elif stage == "decode":
+        from . import audio
+
+        result["duration"] = audio.prepare(Path(spec["audio"]), work / "cache").duration
+    elif stage == "transcribe":
+        from . import episodes, models, transcribe, vocabulary
+
+        opts = transcribe.Options(**spec["options"])
+        episode = episodes.load(Path(spec["episode"]), episodes.Options())
+        prompt = vocabulary.build_prompt(episode) if opts.vocabulary else None
+        transcribe.get_engine(opts)
+        result["load_seconds"] = time.perf_counter() - started
+        t = transcribe.transcribe(Path(spec["audio"]), opts, Path(spec["cache"]), prompt=prompt)
+        result["transcribe_seconds"] = time.perf_counter() - started - result["load_seconds"]
+        result["words"] = len(t.words)
+        if spec.get("save"):
+            Path(spec["save"]).write_text(json.dumps(models.transcript_to_dict(t)))
+    elif stage == "speakers":
+        from . import audio, episodes, models, speakers
+
+        t = models.transcript_from_dict(json.loads(Path(spec["transcript"]).read_text()))
+        episode = episodes.load(Path(spec["episode"]), episodes.Options())
+        wav = audio.prepare(Path(spec["audio"]), Path(spec["cache"])).path
+        started = time.perf_counter()  # the decode is the decode stage's, already in the cache
+        out = speakers.diarize(t, wav, episode, speakers.Options(), work / "cache")
+        result["speakers"] = len({w.speaker for w in out.words})
+        Path(spec["save"]).write_text(json.dumps(models.transcript_to_dict(out)))
+    elif stage == "align":
+        from . import align, episodes, formats, models, render
+
+        t = models.transcript_from_dict(json.loads(Path(spec["transcript"]).read_text()))
+        episode = episodes.load(Path(spec["episode"]), episodes.Options())
+        started = time.perf_counter()
+        alignment = align.align(t, episode.chapters, align.Options())
+        body = render.render_markdown(alignment, align.Options())
+        formats.write_sidecars(alignment, episode.chapters, work / "out", title=episode.title)
+        (work / "body.md").write_text(body)
+        result["paragraphs"] = sum(len(s.paragraphs) for s in alignment.sections)
+    elif stage == "writeback":
+        from . import episodes, writeback
+
+        path = work / "index.md"
+        shutil.copyfile(spec["episode"], path)
+        episode = episodes.load(path, episodes.Options())
+        body = Path(spec["body"]).read_text()
+        started = time.perf_counter()
+        outcome = writeback.write(episode, body, {"engine": "faster-whisper", "model": "tiny.en",
+                                                  "audio_sha256": "0" * 64, "offset": 0.0},
+                                  writeback.Options())
+        result["action"] = outcome.action
+    else:
+        raise ValueError(f"unknown stage {stage!r}")
+    result["seconds"] = time.perf_counter() - started
+    return result
+
+
+def run_worker(spec: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+    """`spec` in a fresh interpreter; its result plus `peak_rss_mb` from the kernel's accounting."""
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        spec = {**spec, "work": spec.get("work") or tmp}
+        spec_file = Path(tmp) / "spec.json"
+        out_file = Path(tmp) / "result.json"
+        spec_file.write_text(json.dumps({**spec, "out": str(out_file)}))
+        proc = subprocess.Popen([sys.executable, "-m", "pipeline.bench", "--worker", str(spec_file)],
+                                cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # wait4 gives this child's own rusage (RUSAGE_CHILDREN would keep the max of all of them).
+        deadline = time.monotonic() + timeout if timeout else None
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if deadline and time.monotonic() > deadline:
+                proc.kill()
+                os.wait4(proc.pid, 0)
+                raise TimeoutError(f"stage {spec['stage']} ran past {timeout:.0f} s")
+            time.sleep(0.05)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        if proc.stderr:
+            proc.stderr.close()
+        if proc.returncode != 0 or not out_file.exists():
+            tail = "\n".join(err.strip().splitlines()[-5:])
+            raise RuntimeError(f"stage {spec['stage']} failed (exit {proc.returncode}): {tail}")
+        result = json.loads(out_file.read_text())
+    result["peak_rss_mb"] = usage.ru_maxrss / 1024  # Linux reports KiB
+    return result
+
+
+# ---- the benchmark ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Row:
+    episode: str
+    audio_seconds: float
+    stage: str
+    engine: str
+    runs: tuple[dict[str, Any], ...]
+
+    def median(self, key: str) -> float | None:
+        values = [r[key] for r in self.runs if r.get(key) is not None]
+        return statistics.median(values) if values else None
+
+    def summary(self) -> dict[str, Any]:
+        seconds = self.median("seconds")
+        out = {
+            "episode": self.episode, "audio_seconds": round(self.audio_seconds, 1), "stage": self.stage,
+            "engine": self.engine, "repeats": len(self.runs), "seconds": _r(seconds),
+            "rtf": _r(seconds / self.audio_seconds, 4) if seconds is not None and self.stage != "baseline" else None,
+            "peak_rss_mb": _r(max(r["peak_rss_mb"] for r in self.runs), 0),
+            "all_seconds": [_r(r["seconds"]) for r in self.runs],
+        }
+        if self.stage == "transcribe":
+            out["load_seconds"] = _r(self.median("load_seconds"))
+            out["transcribe_seconds"] = _r(self.median("transcribe_seconds"))
+            out["words"] = self.runs[0].get("words")
+        return out
+
+
+def _r(v: float | None, digits: int = 2) -> float | None:
+    return None if v is None else round(v, digits)
+
+
+def transcribe_options(args: argparse.Namespace, engine: str) -> dict[str, Any]:
+    from . import config
+
+    opts = config.load({"engine": engine, "model": args.model, "beam_size": args.beam_size,
+                        "batch_size": args.batch_size}, pyproject=REPO / "pyproject.toml").transcribe
+    from dataclasses import asdict
+
+    return asdict(opts)
+
+
+def bench_episode(ep: BenchEpisode, label: str, engines: Sequence[str], args: argparse.Namespace,
+                  workdir: Path) -> list[Row]:
+    from .demo import serve
+
+    rows: list[Row] = []
+    duration = ep.truth.duration
+    media = workdir / "media"
+    media.mkdir(parents=True, exist_ok=True)
+    name = f"{ep.script.slug}.mp3"
+    shutil.copyfile(ep.audio, media / name)
+    episode_file = workdir / "episodes" / ep.script.slug / "index.md"
+    shared_cache = workdir / "cache"  # the decoded wav, reused by transcription and speakers
+
+    def measure(stage: str, engine: str = "", repeats: int = 1, **spec: Any) -> Row:
+        runs = []
+        for i in range(repeats):
+            print(f"  {label}: {stage}{' ' + engine if engine else ''} (run {i + 1} of {repeats})...", flush=True)
+            runs.append(run_worker({"stage": stage, **spec}))
+        row = Row(label, duration, stage, engine, tuple(runs))
+        rows.append(row)
+        return row
+
+    cheap = 1 if args.quick else max(CHEAP_REPEATS, args.repeats)
+    with serve(media) as base:
+        url = f"{base}/{name}"
+        synth.write_episode_file(ep.script, ep.truth, url, episode_file)
+        measure("baseline", repeats=cheap)
+        measure("download", repeats=cheap, url=url, slug=ep.script.slug)
+    measure("decode", repeats=cheap, audio=str(ep.audio))
+    # Transcription reads the decoded wav from this cache, as in a real run after `decode`.
+    run_worker({"stage": "decode", "audio": str(ep.audio), "work": str(workdir)})
+    saved = workdir / "transcript.json"
+    for engine in engines:
+        if engine == "openai-whisper" and duration > args.openai_max_minutes * 60 + 30:
+            print(f"  {label}: openai-whisper skipped (longer than --openai-max-minutes {args.openai_max_minutes:g})")
+            continue
+        opts = transcribe_options(args, engine)
+        runs = []
+        for i in range(args.repeats):
+            print(f"  {label}: transcribe {engine} (run {i + 1} of {args.repeats})...", flush=True)
+            shutil.rmtree(shared_cache / "transcripts", ignore_errors=True)  # never a cache hit
+            runs.append(run_worker({"stage": "transcribe", "options": opts, "episode": str(episode_file),
+                                    "audio": str(ep.audio), "cache": str(shared_cache),
+                                    "save": str(saved) if not saved.exists() else None}))
+        rows.append(Row(label, duration, "transcribe", engine, tuple(runs)))
+    if not saved.exists():
+        return rows
+    labelled = workdir / "speakers.json"
+    if args.diarize:
+        measure("speakers", repeats=args.repeats, transcript=str(saved), episode=str(episode_file),
+                audio=str(ep.audio), cache=str(shared_cache), save=str(labelled))
+    transcript = labelled if labelled.exists() else saved
+    body_dir = workdir / "align"
+    body_dir.mkdir(exist_ok=True)
+    measure("align", repeats=cheap, transcript=str(transcript), episode=str(episode_file))
+    run_worker({"stage": "align", "transcript": str(transcript), "episode": str(episode_file), "work": str(body_dir)})
+    measure("writeback", repeats=cheap, episode=str(episode_file), body=str(body_dir / "body.md"))
+    return rows
+
+
+def ratios(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """openai-whisper time / faster-whisper time per episode, where both ran."""
+    out = []
+    for episode in dict.fromkeys(r.episode for r in rows):
+        by_engine = {r.engine: r for r in rows if r.episode == episode and r.stage == "transcribe"}
+        fw, ow = by_engine.get("faster-whisper"), by_engine.get("openai-whisper")
+        if fw and ow:
+            out.append({
+                "episode": episode,
+                "faster_whisper_seconds": _r(fw.median("transcribe_seconds")),
+                "openai_whisper_seconds": _r(ow.median("transcribe_seconds")),
+                "speedup": _r(ow.median("transcribe_seconds") / fw.median("transcribe_seconds"), 1),
+                "speedup_with_load": _r(ow.median("seconds") / fw.median("seconds"), 1),
+                "peak_rss_mb": {"faster-whisper": _r(max(r["peak_rss_mb"] for r in fw.runs), 0),
+                                "openai-whisper": _r(max(r["peak_rss_mb"] for r in ow.runs), 0)},
+            })
+    return out
+
+
+BENCH_COLUMNS = ("episode", "stage", "engine", "runs", "wall s", "RTF", "peak RSS MB", "model load s")
+
+
+def print_results(result: dict[str, Any]) -> None:
+    s, m = result["settings"], result["machine"]
+    print(f"\nbench: model {s['model']}, beam {s['beam_size']}, batch {s['batch_size']}, VAD {s['vad']}; "
+          f"{m['nproc']} x {m['cpu']}\n")
+    rows = [[r["episode"], r["stage"], r["engine"] or "", str(r["repeats"]), f"{r['seconds']:.2f}",
+             "-" if r["rtf"] is None else f"{r['rtf']:.4f}", f"{r['peak_rss_mb']:.0f}",
+             f"{r['load_seconds']:.2f}" if r.get("load_seconds") is not None else ""]
+            for r in result["rows"]]
+    print(table(rows, BENCH_COLUMNS))
+    for q in result["ratios"]:
+        print(f"\n{q['episode']}: openai-whisper / faster-whisper = {q['speedup']:.1f}x "
+              f"({q['openai_whisper_seconds']:.1f} s / {q['faster_whisper_seconds']:.1f} s transcribing, "
+              f"model load excluded; {q['speedup_with_load']:.1f}x with it)")
+    for note in result["notes"]:
+        print(f"note: {note}")
+    print(f"\n{result['seconds']:.0f} s in all (synthesis included)")
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m pipeline bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true",
+                   help="The short quick episode, faster-whisper only, one run each (a smoke run).")
+    p.add_argument("--minutes", type=float, nargs="+", default=[10, 60],
+                   help="Episode lengths to synthesize and measure (default: 10 60).")
+    p.add_argument("--engine", action="append", choices=ENGINES,
+                   help="Engine to measure (repeatable; default: both).")
+    p.add_argument("--model", help="Whisper model (default: pyproject's, tiny.en).")
+    p.add_argument("--beam-size", type=int, help="Default: 5.")
+    p.add_argument("--batched", dest="batch_size", action="store_const", const=8,
+                   help="faster-whisper's batched inference, batch 8.")
+    p.add_argument("--no-batched", dest="batch_size", action="store_const", const=0,
+                   help="Sequential decoding (the default).")
+    p.add_argument("--batch-size", type=int, dest="batch_size", help="Batched inference with this batch.")
+    p.add_argument("--repeats", type=int, default=1,
+                   help=f"Runs per transcription/speakers measurement, median reported (default 1; "
+                        f"download, decode, align and writeback run at least {CHEAP_REPEATS} times).")
+    p.add_argument("--openai-max-minutes", type=float, default=10,
+                   help="Run openai-whisper only on episodes up to this long (default 10: it runs "
+                        "at about half real time on 2 cores).")
+    p.add_argument("--diarize", action=argparse.BooleanOptionalAction, default=True,
+                   help="Measure the speakers stage (default: on).")
+    p.add_argument("--cache-dir", type=Path, default=REPO / ".bench",
+                   help="Synthesized episodes (default: .bench/ in the repository).")
+    p.add_argument("--json", type=Path, metavar="PATH", help="Also write the figures as JSON.")
+    p.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    return p.parse_args(list(argv))
+
+
+def bench(args: argparse.Namespace) -> dict[str, Any]:
+    started = time.monotonic()
+    engines = tuple(dict.fromkeys(args.engine or (("faster-whisper",) if args.quick else ENGINES)))
+    if args.quick:
+        args.repeats = 1
+    lengths: list[float | None] = [None] if args.quick else list(args.minutes)
+    args.cache_dir.mkdir(parents=True, exist_ok=True)
+    episodes = [(build_episode(m, args.cache_dir), "quick" if m is None else f"{m:g} min") for m in lengths]
+    notes = []
+    if "openai-whisper" in engines:
+        longer = [label for ep, label in episodes if ep.truth.duration > args.openai_max_minutes * 60 + 30]
+        if longer:
+            notes.append(f"openai-whisper not run on {', '.join(longer)} (--openai-max-minutes "
+                         f"{args.openai_max_minutes:g}; it runs at about half real time here)")
+    rows: list[Row] = []
+    for ep, label in episodes:
+        print(f"{label}: {ep.truth.duration / 60:.1f} min of audio", flush=True)
+        with tempfile.TemporaryDirectory(prefix="run-", dir=args.cache_dir) as tmp:
+            rows += bench_episode(ep, label, engines, args, Path(tmp))
+    opts = transcribe_options(args, engines[0])
+    return {
+        "machine": machine(),
+        "settings": {k: opts[k] for k in ("model", "beam_size", "batch_size", "vad", "threads")}
+                    | {"engines": list(engines), "repeats": args.repeats},
+        "rows": [r.summary() for r in rows],
+        "ratios": ratios(rows),
+        "notes": notes,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.worker:
+        spec = json.loads(args.worker.read_text())
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+        Path(spec["out"]).write_text(json.dumps(worker(spec)))
+        return 0
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        result = bench(args)
+    except Exception as exc:  # one clear line for `make bench`
+        print(f"bench failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print_results(result)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
