@@ -6,8 +6,10 @@ each line is followed by its pause. `word@0.2` gives a word the probability 0.2 
 
 from __future__ import annotations
 
+import os
 import random
 import re
+from pathlib import Path
 from typing import Sequence
 
 from pipeline.models import Chapter, Segment, Transcript, Word
@@ -117,9 +119,6 @@ def titled_episode(rng: random.Random, shift: float, at_chapter_starts: bool) ->
 
 
 # --- golden files ---------------------------------------------------------------------------
-
-import os  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden"
 
