@@ -64,7 +64,7 @@ def test_golden_escaping_rules():
 
 
 def test_escaped_text_renders_back_to_itself_in_a_commonmark_renderer():
-    markdown_it = pytest.importorskip("markdown_it")
+    import markdown_it
     import html
 
     md = markdown_it.MarkdownIt("commonmark").enable(["table", "strikethrough"])
@@ -83,7 +83,7 @@ def test_escaping_leaves_ordinary_words_alone():
 
 
 def test_whole_transcript_renders_as_paragraphs_and_headings_only():
-    markdown_it = pytest.importorskip("markdown_it")
+    import markdown_it
     md = markdown_it.MarkdownIt("commonmark")
     source = rendered(Options(mark_low_confidence=True))
     html = md.render(f'<div class="transcript">\n\n{source}\n</div>\n')
