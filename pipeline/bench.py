@@ -247,10 +247,10 @@ class Row:
         seconds = self.median("seconds")
         out = {
             "episode": self.episode, "audio_seconds": round(self.audio_seconds, 1), "stage": self.stage,
-            "engine": self.engine, "repeats": len(self.runs), "seconds": _r(seconds),
+            "engine": self.engine, "repeats": len(self.runs), "seconds": _r(seconds, 4),
             "rtf": _r(seconds / self.audio_seconds, 4) if seconds is not None and self.stage != "baseline" else None,
             "peak_rss_mb": _r(max(r["peak_rss_mb"] for r in self.runs), 0),
-            "all_seconds": [_r(r["seconds"]) for r in self.runs],
+            "all_seconds": [_r(r["seconds"], 4) for r in self.runs],
         }
         if self.stage == "transcribe":
             out["load_seconds"] = _r(self.median("load_seconds"))
@@ -359,7 +359,7 @@ def print_results(result: dict[str, Any]) -> None:
     s, m = result["settings"], result["machine"]
     print(f"\nbench: model {s['model']}, beam {s['beam_size']}, batch {s['batch_size']}, VAD {s['vad']}; "
           f"{m['nproc']} x {m['cpu']}\n")
-    rows = [[r["episode"], r["stage"], r["engine"] or "", str(r["repeats"]), f"{r['seconds']:.2f}",
+    rows = [[r["episode"], r["stage"], r["engine"] or "", str(r["repeats"]), f"{r['seconds']:.3f}",
              "-" if r["rtf"] is None else f"{r['rtf']:.4f}", f"{r['peak_rss_mb']:.0f}",
              f"{r['load_seconds']:.2f}" if r.get("load_seconds") is not None else ""]
             for r in result["rows"]]
