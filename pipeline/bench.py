@@ -3,8 +3,9 @@
 Long episodes (10 and 60 minutes by default) are synthesized once by looping the evaluation
 scripts (`pipeline/episode_scripts/eval_*.toml`) and cached in `.bench/`; synthesis is not timed.
 Every measurement runs its stage alone in a fresh subprocess (`--worker`), so one stage's
-memory never counts against another: peak RSS is that process's `ru_maxrss` from `os.wait4`
-(the interpreter and the pipeline's imports included: the `baseline` row shows how much that is).
+memory never counts against another: peak RSS is that process's own high-water mark (VmHWM),
+or that of a child it ran (ffmpeg), whichever is larger; the interpreter and the pipeline's
+imports are included, and the `baseline` row shows how much that is.
 The timed span is the stage's own work inside the worker, model loading included; for
 transcription the model load is also shown on its own.
 
@@ -20,8 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
-import os
 import shutil
 import statistics
 import subprocess
@@ -197,36 +196,41 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def run_worker(spec: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
-    """`spec` in a fresh interpreter; its result plus `peak_rss_mb` from the kernel's accounting."""
+def peak_rss_mb() -> float:
+    """This process's peak RSS, and that of any child it waited for (ffmpeg), in MiB.
+
+    VmHWM belongs to the memory map that exec created, so it is this program's own peak. The
+    parent's `ru_maxrss` for the child would not do: Linux carries the forking process's
+    high-water mark across exec, so every worker would inherit the parent's model.
+    """
+    import resource
+
+    own = 0.0
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            own = float(line.split()[1]) / 1024
+    if not own:  # not Linux: the best we have
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+
+
+def run_worker(spec: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
+    """`spec` in a fresh interpreter; its result, with the worker's own peak RSS."""
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         spec = {**spec, "work": spec.get("work") or tmp}
         spec_file = Path(tmp) / "spec.json"
         out_file = Path(tmp) / "result.json"
         spec_file.write_text(json.dumps({**spec, "out": str(out_file)}))
-        proc = subprocess.Popen([sys.executable, "-m", "pipeline.bench", "--worker", str(spec_file)],
-                                cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        # wait4 gives this child's own rusage (RUSAGE_CHILDREN would keep the max of all of them).
-        deadline = time.monotonic() + timeout if timeout else None
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if deadline and time.monotonic() > deadline:
-                proc.kill()
-                os.wait4(proc.pid, 0)
-                raise TimeoutError(f"stage {spec['stage']} ran past {timeout:.0f} s")
-            time.sleep(0.05)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        if proc.stderr:
-            proc.stderr.close()
+        try:
+            proc = subprocess.run([sys.executable, "-m", "pipeline.bench", "--worker", str(spec_file)],
+                                  cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(f"stage {spec['stage']} ran past {timeout:.0f} s") from None
         if proc.returncode != 0 or not out_file.exists():
-            tail = "\n".join(err.strip().splitlines()[-5:])
+            tail = "\n".join(proc.stderr.decode(errors="replace").strip().splitlines()[-5:])
             raise RuntimeError(f"stage {spec['stage']} failed (exit {proc.returncode}): {tail}")
-        result = json.loads(out_file.read_text())
-    result["peak_rss_mb"] = usage.ru_maxrss / 1024  # Linux reports KiB
-    return result
+        return json.loads(out_file.read_text())
 
 
 # ---- the benchmark ------------------------------------------------------------------------
@@ -439,7 +443,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.worker:
         spec = json.loads(args.worker.read_text())
         logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-        Path(spec["out"]).write_text(json.dumps(worker(spec)))
+        result = worker(spec)
+        result["peak_rss_mb"] = peak_rss_mb()
+        Path(spec["out"]).write_text(json.dumps(result))
         return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s", stream=sys.stderr)
     try:
