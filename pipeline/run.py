@@ -70,12 +70,14 @@ def process(episode: Episode, audio_file: Audio, settings: Settings) -> Outcome:
         raise EpisodeError(f"{episode.path}: no '## Transcript' section to put a transcript in")
     cache = settings.transcripts_dir / "cache"
     opts = settings.transcribe
-    prompt = vocabulary.build_prompt(episode, opts.glossary) if opts.vocabulary else None
+    glossary = vocabulary.load_glossary(opts.glossary) if opts.glossary else None
+    prompt = vocabulary.build_prompt(episode, glossary) if opts.vocabulary else None
     transcript = transcribe.transcribe(
         audio_file.path, opts, cache, prompt=prompt, audio_sha256=audio_file.sha256
     )
-    if settings.speakers.diarize:
-        wav = audio.prepare(audio_file.path, cache).path
+    transcript = vocabulary.apply_glossary(transcript, glossary)
+    if speakers.enabled(episode, settings.speakers):
+        wav = audio.prepare(audio_file.path, cache, sha256=audio_file.sha256).path
         transcript = speakers.diarize(transcript, wav, episode, settings.speakers, cache)
     alignment = align.align(transcript, episode.chapters, settings.align)
     for warning in alignment.warnings:
