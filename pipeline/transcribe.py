@@ -138,6 +138,7 @@ class _Reporter:
         self.audio_path, self.duration, self.callback = audio_path, duration, callback
         self.bar = None
         self.next_log = 0.0
+        self.logged_end = False
         self.started = time.monotonic()
 
     def __enter__(self) -> _Reporter:
@@ -154,13 +155,14 @@ class _Reporter:
             self.callback(seconds)
         elif self.bar is not None:
             self.bar.update(round(seconds, 1) - self.bar.n)
-        elif seconds >= self.next_log:
+        elif seconds >= self.next_log or (seconds >= self.duration and not self.logged_end):
             done = seconds / max(self.duration, 1e-9)
             spent = time.monotonic() - self.started
             eta = spent / done - spent if done > 0 else float("nan")
             log.info("%s: %3.0f%% (%.0f/%.0f s audio, ETA %.0f s)", self.audio_path.name, done * 100,
                      seconds, self.duration, eta)
             self.next_log = seconds + self.duration / 10
+            self.logged_end = seconds >= self.duration
 
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
