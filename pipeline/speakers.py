@@ -37,10 +37,18 @@ FRAME_S = 0.01  # resemblyzer's mel hop: one frame per 10 ms
 WINDOW_FRAMES = 150  # 1.5 s: long enough for a stable voice embedding, short enough for turns
 HOP_FRAMES = 50  # every speech frame is seen by three windows, so it gets a majority vote
 WORD_PAD_S = 0.1  # Whisper's word edges are a little tight; a margin keeps consonants in
+PAUSE_S = 0.3  # a gap between words this long ends a stretch of talk: turns change at pauses
 MAX_CLUSTERED = 1500  # windows clustered directly; the rest join the nearest centre
-# Below this mean silhouette a split into speakers explains nothing: it is one voice.
-MIN_SILHOUETTE = 0.12
-MIN_CLUSTER_SHARE = 0.03  # an estimated cluster smaller than this is noise or laughter
+# Below this mean silhouette a split explains nothing: one voice. Measured: one espeak voice
+# splits at 0.17-0.27 (the higher ones only into a tiny cluster), two or three espeak voices at
+# 0.33-0.36, real voices at 0.5 and up.
+MIN_SILHOUETTE = 0.25
+# An estimated cluster smaller than this is noise, laughter or one voice's odd moment, not a
+# person: 3% of the windows, and never under 8 windows (about 5 s of speech).
+MIN_CLUSTER_SHARE = 0.03
+MIN_CLUSTER_WINDOWS = 8
+# One more speaker must earn it: a split that scores barely better is usually one odd stretch.
+SILHOUETTE_GAIN = 0.02
 
 
 @dataclass(frozen=True)
@@ -68,7 +76,10 @@ def diarize(
         return transcript
     wav_path = Path(wav_path)
     words = transcript.words
-    names = tuple(episode.speakers) if episode and episode.speakers else tuple(options.speaker_names)
+    if episode is not None and episode.speakers:
+        names, names_from = tuple(episode.speakers), "episode"
+    else:
+        names, names_from = tuple(options.speaker_names), "setting"
     count = options.num_speakers or (len(names) if names else None)
 
     key = cache_key(wav_path, transcript, count, options)
@@ -80,7 +91,7 @@ def diarize(
         log.info("diarized %s in %.1f s: %d speakers", wav_path, time.monotonic() - started, len(set(labels)))
         _write_cache(cache_file, labels)
 
-    display, source = name_speakers(words, labels, names)
+    display, source = name_speakers(words, labels, names, names_from)
     speakers = [display[label] for label in labels]
     info = {"engine": "resemblyzer", "speakers": len(set(labels)), "names": source}
     return _with_speakers(transcript, speakers, info)
@@ -170,82 +181,120 @@ def _encoder() -> Any:
     return VoiceEncoder("cpu", verbose=False)
 
 
-def _speech_mask(words: Sequence[Word], n_frames: int) -> np.ndarray:
-    mask = np.zeros(n_frames, dtype=bool)
-    for w in words:
+def _regions(words: Sequence[Word], n_frames: int) -> list[tuple[int, int]]:
+    """Frame ranges of talk without a pause: a window never spans a pause, where turns change."""
+    regions: list[tuple[int, int]] = []
+    for w in sorted(words, key=lambda w: w.start):
         a = max(0, int((w.start - WORD_PAD_S) / FRAME_S))
         b = min(n_frames, int(np.ceil((w.end + WORD_PAD_S) / FRAME_S)))
-        mask[a:b] = True
-    return mask
+        if b <= a:
+            continue
+        if regions and a <= regions[-1][1] + int((PAUSE_S - 2 * WORD_PAD_S) / FRAME_S):
+            regions[-1] = (regions[-1][0], max(regions[-1][1], b))
+        else:
+            regions.append((a, b))
+    return regions
 
 
-def _embed_windows(samples: np.ndarray, words: Sequence[Word]) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Embeddings of 1.5 s windows slid over the speech alone, and each window's frame indices.
+def _tiled(frames: np.ndarray) -> np.ndarray:
+    """A short stretch repeated to a full window: the encoder, trained on 1.6 s partials,
+    judged a lone 0.8 s reply poorly, and borrowing the neighbours' audio would mix voices."""
+    if len(frames) >= WINDOW_FRAMES:
+        return frames
+    return np.resize(frames, (WINDOW_FRAMES, frames.shape[1]))
 
-    Silence between words is cut out first, so a window holds voice only and pauses do not
-    dilute it; the indices map every window back to the original timeline.
+
+def _embed_windows(
+    samples: np.ndarray, words: Sequence[Word]
+) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """Embeddings of 1.5 s windows slid over each stretch of talk, each window's frame indices,
+    and which windows are full length (a stretch shorter than a window is one short window).
     """
     import torch
     from resemblyzer.audio import wav_to_mel_spectrogram
 
-    n_frames = len(samples) // int(RATE * FRAME_S) + 1
-    mask = _speech_mask(words, n_frames)
-    speech = np.flatnonzero(mask)
-    if len(speech) == 0:
-        return np.zeros((0, 256), dtype=np.float32), []
-    # Level the voices to the -30 dBFS the encoder was trained on, measured over speech only.
     hop = int(RATE * FRAME_S)
-    voiced = samples[np.repeat(mask, hop)[: len(samples)]]
+    n_frames = len(samples) // hop + 1
+    regions = _regions(words, n_frames)
+    if not regions:
+        return np.zeros((0, 256), dtype=np.float32), [], np.zeros(0, dtype=bool)
+    # Level the voices to the -30 dBFS the encoder was trained on, measured over speech only.
+    voiced = np.concatenate([samples[a * hop : b * hop] for a, b in regions])
     rms = float(np.sqrt(np.mean(voiced.astype(np.float64) ** 2))) if len(voiced) else 0.0
     if rms > 1e-6:
         samples = samples * (10 ** (-30 / 20) / rms)
-    mel = wav_to_mel_spectrogram(samples)[speech[speech < n_frames]]
-    speech = speech[: len(mel)]
-    if len(mel) <= WINDOW_FRAMES:
-        starts = [0]
-    else:
-        starts = list(range(0, len(mel) - WINDOW_FRAMES + 1, HOP_FRAMES))
-        if starts[-1] != len(mel) - WINDOW_FRAMES:
-            starts.append(len(mel) - WINDOW_FRAMES)
+    mel = wav_to_mel_spectrogram(samples)
+    spans: list[tuple[int, int]] = []
+    for a, b in regions:
+        b = min(b, len(mel))
+        if b - a <= WINDOW_FRAMES:
+            spans.append((a, b))
+            continue
+        starts = list(range(a, b - WINDOW_FRAMES + 1, HOP_FRAMES))
+        if starts[-1] != b - WINDOW_FRAMES:
+            starts.append(b - WINDOW_FRAMES)
+        spans.extend((s, s + WINDOW_FRAMES) for s in starts)
+    spans = [(a, b) for a, b in spans if b > a]
+    full = np.array([b - a == WINDOW_FRAMES for a, b in spans])
     encoder = _encoder()
-    embeds: list[np.ndarray] = []
+    embeds = np.zeros((len(spans), 256), dtype=np.float32)
     # One thread: this small LSTM gains nothing from more, and with the cores busy (Whisper,
     # other jobs) torch's spinning worker threads made it ten times slower in measurements.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         with torch.no_grad():
-            for i in range(0, len(starts), 32):
-                batch = np.stack([mel[s : s + WINDOW_FRAMES] for s in starts[i : i + 32]])
-                embeds.append(encoder(torch.from_numpy(batch).to(encoder.device)).cpu().numpy())
+            # Equal lengths go through together: full windows in batches, short ones by size.
+            by_length: dict[int, list[int]] = defaultdict(list)
+            for i, (a, b) in enumerate(spans):
+                by_length[b - a].append(i)
+            for idx in by_length.values():
+                for j in range(0, len(idx), 32):
+                    chunk = idx[j : j + 32]
+                    batch = np.stack([_tiled(mel[spans[i][0] : spans[i][1]]) for i in chunk])
+                    out = encoder(torch.from_numpy(batch).to(encoder.device)).cpu().numpy()
+                    embeds[chunk] = out
     finally:
         torch.set_num_threads(threads)
-    frames = [speech[s : s + WINDOW_FRAMES] for s in starts]
-    return np.concatenate(embeds), frames
+    frames = [np.arange(a, b) for a, b in spans]
+    return embeds, frames, full
 
 
 # --- clustering ----------------------------------------------------------------------------
 
 
-def cluster(embeds: np.ndarray, count: int | None, max_speakers: int = 6) -> np.ndarray:
-    """A cluster label per (L2-normalised) embedding; the count is estimated when None."""
+def cluster(
+    embeds: np.ndarray, count: int | None, max_speakers: int = 6, fit: np.ndarray | None = None
+) -> np.ndarray:
+    """A cluster label per (L2-normalised) embedding; the count is estimated when None.
+
+    Only the `fit` windows (full-length ones: short windows are noisy) shape the clusters;
+    every window then joins the nearest centre.
+    """
     n = len(embeds)
     if n == 0:
         return np.zeros(0, dtype=int)
-    if count == 1 or n < 4:
+    x = embeds[fit] if fit is not None and fit.sum() >= 4 else embeds
+    if count == 1 or len(x) < 4:
         return np.zeros(n, dtype=int)
     # Long episodes: cluster an even sample of windows, then everyone joins the nearest centre.
-    step = max(1, int(np.ceil(n / MAX_CLUSTERED)))
-    sample = embeds[::step]
+    step = max(1, int(np.ceil(len(x) / MAX_CLUSTERED)))
     if count is not None:
-        return _refine(embeds, step, _agglomerative(sample, min(count, len(sample))))
-    return _estimate(embeds, step, max_speakers)
+        labels = _refine(x, step, _agglomerative(x[::step], min(count, len(x[::step]))))
+    else:
+        labels = _estimate(x, step, max_speakers)
+    if len(np.unique(labels)) == 1:
+        return np.zeros(n, dtype=int)
+    centres = _centres(x, labels)
+    return np.argmax(embeds @ centres.T, axis=1)
 
 
 def _agglomerative(x: np.ndarray, k: int) -> np.ndarray:
+    """Ward linkage (on unit vectors, so Euclidean follows cosine): average linkage peeled off
+    one or two odd windows as a "speaker" and left both real voices in the other cluster."""
     from sklearn.cluster import AgglomerativeClustering
 
-    return AgglomerativeClustering(n_clusters=k, metric="cosine", linkage="average").fit_predict(x)
+    return AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(x)
 
 
 def _centres(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -279,7 +328,7 @@ def _estimate(x: np.ndarray, step: int, max_speakers: int) -> np.ndarray:
             continue  # the extra cluster was noise: k - 1 was already tried
         score = float(silhouette_score(sample, labels[::step], metric="cosine"))
         log.debug("k=%d silhouette=%.3f", k, score)
-        if score > best_score:
+        if score > best_score + (SILHOUETTE_GAIN if best_k > 1 else 0.0):
             best_k, best_score, best = k, score, labels
     log.debug("estimated %d speakers (silhouette %.3f)", best_k, best_score)
     return best
@@ -287,9 +336,11 @@ def _estimate(x: np.ndarray, step: int, max_speakers: int) -> np.ndarray:
 
 def _drop_small(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
     sizes = Counter(labels.tolist())
-    big = [c for c, n in sizes.items() if n >= max(3, MIN_CLUSTER_SHARE * len(labels))]
-    if len(big) == len(sizes) or not big:
+    big = [c for c, n in sizes.items() if n >= max(MIN_CLUSTER_WINDOWS, MIN_CLUSTER_SHARE * len(labels))]
+    if len(big) == len(sizes):
         return labels
+    if not big:
+        return np.zeros(len(labels), dtype=int)
     centres = _centres(x, labels)
     index = {c: i for i, c in enumerate(np.unique(labels))}
     big_centres = centres[[index[c] for c in big]]
@@ -303,10 +354,10 @@ def assign_speakers(
     words: Sequence[Word], samples: np.ndarray, count: int | None, options: Options
 ) -> list[int]:
     """A speaker number per word, numbered 0, 1, ... in order of first appearance."""
-    embeds, frames = _embed_windows(samples, words)
+    embeds, frames, full = _embed_windows(samples, words)
     if len(embeds) == 0:
         return [0] * len(words)
-    labels = cluster(embeds, count, options.max_speakers)
+    labels = cluster(embeds, count, options.max_speakers, fit=full)
     k = int(labels.max()) + 1
     n_frames = int(max(f.max() for f in frames)) + 1
     votes = np.zeros((n_frames, k))
@@ -361,7 +412,8 @@ def smooth(words: Sequence[Word], labels: Sequence[int], min_turn: float) -> lis
             for i, (x, a, b) in enumerate(runs)
             if 0 < i < len(runs) - 1
             and runs[i - 1][0] == runs[i + 1][0]
-            and (words[b - 1].end - words[a].start < min_turn or b - a < 3)
+            and words[b - 1].end - words[a].start < min_turn
+            and b - a < 3
         ]
         if not flips:
             return out
@@ -418,12 +470,12 @@ _SELF = [
     re.compile(rf"\bmy name is {_FULL}"),
     re.compile(rf"\b(?:[Hh]i|[Hh]ey|[Hh]ello)(?: everyone| everybody| there| folks| all)?[,.!]? (?:I'm|I am|this is|it's) {_FULL}"),
     re.compile(rf"\bI'm your host,? {_FULL}"),
-    re.compile(rf"(?:^|[.!?] )I'm (?P<name>{_NAME} {_NAME})\b"),
+    re.compile(rf"(?:^|[.!?])\s*I'm (?P<name>{_NAME} {_NAME})\b"),
 ]
 # The speaker names the person who talks next (the guest being welcomed, the host thanked).
 _OTHER = [
     re.compile(rf"\b[Ww]elcome (?:back )?to the (?:show|podcast|program),? {_FULL}"),
-    re.compile(rf"(?:^|[.!?] )[Ww]elcome,? {_FULL}[.!,]"),
+    re.compile(rf"(?:^|[.!?])\s*[Ww]elcome,? {_FULL}[.!,]"),
     re.compile(
         rf"\b(?:[Tt]hanks|[Tt]hank you)(?: so much| very much)? for (?:having me|coming on|joining (?:me|us)|being here|being on the show)"
         rf"(?: today)?,? {_FULL}"
@@ -432,6 +484,8 @@ _OTHER = [
     re.compile(rf"\bmy guest (?:today )?is (?P<name>{_NAME} {_NAME})"),
     re.compile(rf"\bjoined (?:today )?by (?P<name>{_NAME} {_NAME})"),
 ]
+# A turn that opens by thanking someone by name answers the one who spoke before.
+_REPLY = [re.compile(rf"(?:^|[.!?])\s*(?:Thanks|Thank you)(?: so much| very much)?,? {_FULL}[.!,]")]
 # Capitalised words these patterns catch that are not names.
 _NOT_NAMES = {
     "Everyone", "Everybody", "Back", "Today", "Here", "The", "This", "That", "Thanks", "Thank",
@@ -458,7 +512,7 @@ def text_cues(words: Sequence[Word], labels: Sequence[int]) -> dict[int, Counter
         owner.extend([i] * len(w.text))
         text += w.text
     votes: dict[int, Counter[str]] = defaultdict(Counter)
-    for patterns, self_said in ((_SELF, True), (_OTHER, False)):
+    for patterns, kind in ((_SELF, "self"), (_OTHER, "next"), (_REPLY, "previous")):
         for pattern in patterns:
             for m in pattern.finditer(text):
                 name = _clean_name(m.group("name"))
@@ -466,11 +520,12 @@ def text_cues(words: Sequence[Word], labels: Sequence[int]) -> dict[int, Counter
                     continue
                 at = owner[m.start("name")]
                 speaker = labels[at]
-                if self_said:
+                if kind == "self":
                     votes[speaker][name] += 2
                     continue
-                # The one addressed answers: the next word said by someone else is theirs.
-                nxt = next((labels[j] for j in range(at, len(labels)) if labels[j] != speaker), None)
+                # The one addressed is the next (or the previous) other voice.
+                span = range(at, len(labels)) if kind == "next" else range(at, -1, -1)
+                nxt = next((labels[j] for j in span if labels[j] != speaker), None)
                 if nxt is None and len(set(labels)) == 2:
                     nxt = 1 - speaker if set(labels) == {0, 1} else None
                 if nxt is not None:
@@ -479,7 +534,7 @@ def text_cues(words: Sequence[Word], labels: Sequence[int]) -> dict[int, Counter
 
 
 def name_speakers(
-    words: Sequence[Word], labels: Sequence[int], names: Sequence[str] = ()
+    words: Sequence[Word], labels: Sequence[int], names: Sequence[str] = (), names_from: str = "episode"
 ) -> tuple[dict[int, str], str]:
     """A display name per label, and where the names came from.
 
@@ -508,7 +563,7 @@ def name_speakers(
         for label in order:
             if label not in chosen and rest:
                 chosen[label] = rest.pop(0)
-        source = "episode"
+        source = names_from
     else:
         # "Jeremy" and "Jeremy Jung" are one person: vote by first name, show the longest form.
         longest: dict[str, str] = {}
