@@ -157,6 +157,13 @@ def build_prompt(episode: Episode, glossary: Glossary | None = None, budget: int
 
     def render() -> str:
         head = " ".join(_sentence(s) for s in chosen_sentences)
+        # the notes' own spelling of a name wins over a lower-case mention ("with actix"): the
+        # prompt teaches spelling, so it should not teach the lower-case one
+        # (a link text's first word is often a verb: "Building Sentry: Symbolicator")
+        names = {w for t in chosen_terms for i, w in enumerate(re.findall(r"\w+", t))
+                 if len(w) >= 4 and w != w.lower() and (i > 0 or " " not in t)}
+        for name in names:
+            head = re.sub(rf"\b{re.escape(name)}\b", name, head, flags=re.I)
         tail = ", ".join(t for t in chosen_terms if not re.search(rf"\b{re.escape(t)}\b", head))
         return f"{head} {tail}.".strip() if tail else head
 
