@@ -1,0 +1,258 @@
+"""Speaker stage: real espeak-ng voices, real Whisper word timings, real resemblyzer embeddings."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from scipy.optimize import linear_sum_assignment
+
+from pipeline import speakers, synth
+from pipeline.models import Episode, Segment, Transcript, Word
+
+HOST = {"voice": "en-us+m3", "speed": 165, "pitch": 40}
+GUEST = {"voice": "en-gb+f3", "speed": 150, "pitch": 65}
+THIRD = {"voice": "en-us+m7", "speed": 155, "pitch": 30}
+
+# About 45 s. The host introduces himself and the guest, the guest thanks the host by name.
+TWO_VOICES = {
+    "speakers": {"David Brown": HOST, "Sarah Miller": GUEST},
+    "parts": [
+        {"speaker": "David Brown", "text": "Hello and welcome to the show. I'm David Brown, and my guest today is Sarah Miller."},
+        {"speaker": "Sarah Miller", "text": "Thanks for having me, David. It is great to be here."},
+        {"speaker": "David Brown", "text": "So how did you get started writing open source libraries?"},
+        {"speaker": "Sarah Miller", "text": "I needed a small template engine for my own website, and nothing I found was simple enough, so I wrote one."},
+        {"speaker": "David Brown", "text": "And then other people started to use it?"},
+        {"speaker": "Sarah Miller", "text": "Yes, slowly at first. Later it grew into something many people depend on, which surprised me a lot."},
+        {"speaker": "David Brown", "text": "What would you change if you started again today?"},
+        {"speaker": "Sarah Miller", "text": "Probably the way configuration works. Global state seemed convenient, but it made testing much harder."},
+    ],
+}
+
+# About 45 s, three voices, and nobody says a name.
+THREE_VOICES = {
+    "speakers": {"Host": HOST, "Storage": GUEST, "Planner": THIRD},
+    "parts": [
+        {"speaker": "Host", "text": "Today we have two guests with us to talk about databases and how they fail."},
+        {"speaker": "Storage", "text": "I work on storage engines, which means I worry about disks all day long."},
+        {"speaker": "Planner", "text": "And I build query planners for a living, which keeps me busy enough."},
+        {"speaker": "Host", "text": "Let us start with the basics. Why is writing a storage engine so hard?"},
+        {"speaker": "Storage", "text": "Because disks lie to you. You think the data is written, but it sits in a cache."},
+        {"speaker": "Planner", "text": "And the planner has to guess how much data there is without reading all of it."},
+        {"speaker": "Host", "text": "So both of you deal with uncertainty every single day."},
+        {"speaker": "Planner", "text": "We run millions of random queries every night to find bugs before our users do."},
+    ],
+}
+
+
+def _wav16k(src: Path, out: Path) -> Path:
+    """What the audio stage hands over: 16 kHz mono 16-bit wav."""
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(src), "-ac", "1", "-ar", "16000",
+         "-c:a", "pcm_s16le", str(out)],
+        check=True,
+    )
+    return out
+
+
+def _transcribe(model, wav: Path) -> Transcript:
+    segments, info = model.transcribe(str(wav), word_timestamps=True, language="en", beam_size=5)
+    segs = tuple(
+        Segment(s.start, s.end, s.text, s.avg_logprob, s.no_speech_prob,
+                tuple(Word(w.start, w.end, w.word, w.probability) for w in s.words))
+        for s in segments
+    )
+    return Transcript(segs, "en", info.duration, "faster-whisper", "tiny.en")
+
+
+def _episode(tmp: Path, speakers_list: tuple[str, ...] = (), extra: dict | None = None) -> Episode:
+    fm = {"title": "Test", "extra": dict(extra or {})}
+    return Episode(tmp / "index.md", "test", "Test", "", None, fm, "", (), speakers_list, "pending", "")
+
+
+def _truth_speakers(words: list[Word], truth: synth.Truth) -> list[str]:
+    """The script line each word overlaps most."""
+    return [max(truth.lines, key=lambda ln: min(w.end, ln.end) - max(w.start, ln.start)).speaker for w in words]
+
+
+def _best_match_accuracy(predicted: list[str], true: list[str]) -> float:
+    """Share of words right under the best one-to-one mapping of labels onto true speakers."""
+    ps, ts = sorted(set(predicted)), sorted(set(true))
+    counts = [[0] * len(ts) for _ in ps]
+    for p, t in zip(predicted, true):
+        counts[ps.index(p)][ts.index(t)] += 1
+    rows, cols = linear_sum_assignment([[-c for c in row] for row in counts])
+    return sum(counts[r][c] for r, c in zip(rows, cols)) / len(predicted)
+
+
+@pytest.fixture(scope="module")
+def whisper(bundled_model: Path):
+    from faster_whisper import WhisperModel
+
+    return WhisperModel(str(bundled_model), device="cpu", compute_type="int8")
+
+
+def _synthesized(tmp_path_factory, whisper, script: dict, name: str):
+    folder = tmp_path_factory.mktemp(name)
+    parsed = synth.parse_script(script, slug=name)
+    truth = synth.synthesize(parsed, folder / "raw.wav")
+    wav = _wav16k(folder / "raw.wav", folder / "audio.wav")
+    return wav, _transcribe(whisper, wav), truth, parsed
+
+
+@pytest.fixture(scope="module")
+def two_voices(tmp_path_factory, whisper):
+    return _synthesized(tmp_path_factory, whisper, TWO_VOICES, "two")
+
+
+@pytest.fixture(scope="module")
+def three_voices(tmp_path_factory, whisper):
+    return _synthesized(tmp_path_factory, whisper, THREE_VOICES, "three")
+
+
+def test_two_voices_attributed_with_names_from_front_matter(two_voices, tmp_path):
+    wav, transcript, truth, script = two_voices
+    episode = _episode(tmp_path, tuple(script.speakers))
+    out = speakers.diarize(transcript, wav, episode, speakers.Options(), tmp_path / "cache")
+    words = out.words
+    assert all(w.speaker in script.speakers for w in words)
+    right = sum(w.speaker == t for w, t in zip(words, _truth_speakers(words, truth)))
+    assert right / len(words) >= 0.95, f"{right}/{len(words)} words attributed correctly"
+    assert [w.text for w in words] == [w.text for w in transcript.words]
+    assert out.options["diarization"]["names"] == "episode"
+
+
+def test_front_matter_names_follow_order_of_first_appearance(two_voices, tmp_path):
+    """The list names the guest first, but the host speaks first, and a text cue says so."""
+    wav, transcript, truth, _ = two_voices
+    episode = _episode(tmp_path, ("Sarah Miller", "David Brown"))
+    out = speakers.diarize(transcript, wav, episode, speakers.Options(), tmp_path / "cache")
+    assert out.words[0].speaker == "David Brown"
+    right = sum(w.speaker == t for w, t in zip(out.words, _truth_speakers(out.words, truth)))
+    assert right / len(out.words) >= 0.95
+
+
+def test_names_from_text_cues(two_voices, tmp_path):
+    wav, transcript, truth, _ = two_voices
+    out = speakers.diarize(transcript, wav, None, speakers.Options(), tmp_path / "cache")
+    assert out.options["diarization"]["names"] == "text"
+    right = sum(w.speaker == t for w, t in zip(out.words, _truth_speakers(out.words, truth)))
+    assert right / len(out.words) >= 0.95, {w.speaker for w in out.words}
+
+
+def test_three_voices_counted_and_numbered_by_first_appearance(three_voices, tmp_path):
+    wav, transcript, truth, _ = three_voices
+    out = speakers.diarize(transcript, wav, None, speakers.Options(), tmp_path / "cache")
+    labels = [w.speaker for w in out.words]
+    assert set(labels) == {"Speaker 1", "Speaker 2", "Speaker 3"}
+    assert labels[0] == "Speaker 1"
+    assert labels[labels.index("Speaker 3") - 1] != "Speaker 3"
+    assert labels.index("Speaker 2") < labels.index("Speaker 3")
+    accuracy = _best_match_accuracy(labels, _truth_speakers(out.words, truth))
+    assert accuracy >= 0.95, accuracy
+
+
+def test_setting_names_and_count_are_used(three_voices, tmp_path):
+    wav, transcript, truth, _ = three_voices
+    options = speakers.Options(num_speakers=3, speaker_names=("Ana Host", "Bo Storage", "Cy Planner"))
+    out = speakers.diarize(transcript, wav, _episode(tmp_path), options, tmp_path / "cache")
+    rename = {"Host": "Ana Host", "Storage": "Bo Storage", "Planner": "Cy Planner"}
+    right = sum(w.speaker == rename[t] for w, t in zip(out.words, _truth_speakers(out.words, truth)))
+    assert right / len(out.words) >= 0.95
+    assert out.options["diarization"]["names"] == "setting"
+
+
+def test_single_real_speaker_gets_one_label_and_her_own_name(whisper, shared_audio, tmp_path):
+    """AMI meeting clip: one woman saying "I'm Abigail Claflin. You can call me Abbie." """
+    wav = _wav16k(shared_audio / "lhotse_ami_ES2011a_headset0_40-46s.wav", tmp_path / "ami.wav")
+    transcript = _transcribe(whisper, wav)
+    out = speakers.diarize(transcript, wav, None, speakers.Options(), tmp_path / "cache")
+    names = {w.speaker for w in out.words}
+    assert len(names) == 1
+    assert names == {"Abigail Claflin"} or "Claflin" not in "".join(w.text for w in out.words)
+
+
+def test_single_real_reader_gets_one_label(whisper, shared_audio, tmp_path):
+    wav = _wav16k(shared_audio / "librispeech_dev-clean_2412-153948-0000.flac", tmp_path / "ls.wav")
+    out = speakers.diarize(_transcribe(whisper, wav), wav, None, speakers.Options(), tmp_path / "cache")
+    assert {w.speaker for w in out.words} == {"Speaker 1"}
+
+
+def test_diarize_off_for_the_run_or_the_episode(two_voices, tmp_path):
+    wav, transcript, _, script = two_voices
+    cache = tmp_path / "cache"
+    off_run = speakers.diarize(transcript, wav, None, speakers.Options(diarize=False), cache)
+    episode = _episode(tmp_path, tuple(script.speakers), extra={"diarize": False})
+    off_episode = speakers.diarize(transcript, wav, episode, speakers.Options(), cache)
+    assert off_run is transcript and off_episode is transcript
+    assert all(w.speaker is None for w in off_episode.words)
+    assert not cache.exists()
+
+
+def test_cache_hit_skips_the_audio(two_voices, tmp_path, monkeypatch):
+    wav, transcript, _, script = two_voices
+    cache = tmp_path / "cache"
+    episode = _episode(tmp_path, tuple(script.speakers))
+    first = speakers.diarize(transcript, wav, episode, speakers.Options(), cache)
+    assert len(list((cache / "speakers").glob("*.json"))) == 1
+
+    def no_audio(*args, **kwargs):
+        raise AssertionError("the cache should have answered")
+
+    monkeypatch.setattr(speakers, "_embed_windows", no_audio)
+    again = speakers.diarize(transcript, wav, episode, speakers.Options(), cache)
+    assert again == first
+    # Other settings are another key: the audio is needed again.
+    with pytest.raises(AssertionError, match="cache should have answered"):
+        speakers.diarize(transcript, wav, episode, speakers.Options(min_turn=0.5), cache)
+
+
+def _words(*turns: tuple[int, str]) -> tuple[list[Word], list[int]]:
+    words, labels, t = [], [], 0.0
+    for label, text in turns:
+        for token in text.split():
+            words.append(Word(t, t + 0.3, " " + token, 0.9))
+            labels.append(label)
+            t += 0.35
+        t += 0.5
+    return words, labels
+
+
+def test_text_cues_name_the_addressed_speaker_not_the_one_talking():
+    words, labels = _words(
+        (0, "Welcome to the show, Armin."),
+        (1, "Thanks for having me, Jeremy. Glad to be here."),
+        (0, "So tell us about Flask."),
+    )
+    names, source = speakers.name_speakers(words, labels)
+    assert names == {0: "Jeremy", 1: "Armin"} and source == "text"
+
+
+def test_self_introduction_gives_the_full_name():
+    words, labels = _words(
+        (0, "Hi everyone, I'm Jeremy Jung and this is the show."),
+        (1, "Thanks, Jeremy. Nice to be on."),
+        (0, "Great."),
+    )
+    names, _ = speakers.name_speakers(words, labels)
+    assert names == {0: "Jeremy Jung", 1: "Speaker 1"}
+
+
+def test_ordinary_sentences_name_nobody():
+    words, labels = _words(
+        (0, "I'm not sure. Welcome to the new world of Rust."),
+        (1, "I'm Really happy with it. Thanks, Everyone."),
+    )
+    names, source = speakers.name_speakers(words, labels)
+    assert names == {0: "Speaker 1", 1: "Speaker 2"} and source == "generic"
+
+
+def test_short_flip_between_one_speaker_is_smoothed_but_a_real_reply_stays():
+    words, labels = _words((0, "one two three four five"), (1, "six"), (0, "seven eight nine ten"),
+                           (1, "that makes sense to me"), (0, "eleven twelve thirteen"))
+    # One word inside the first speaker's talk is a flip; five words of reply are a turn.
+    labels[7] = 1  # "eight" misheard as the other voice
+    smoothed = speakers.smooth(words, labels, min_turn=1.0)
+    assert smoothed[5] == 0 and smoothed[7] == 0
+    assert smoothed[10:15] == [1] * 5
