@@ -3,6 +3,7 @@ conversion proven by both engines hearing the same words."""
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import re
@@ -139,6 +140,8 @@ def test_drops_repetition_loops_and_repeated_segments():
     assert all("thank" not in t for t in texts)  # a loop filling a segment is dropped
     assert texts.count(" we shipped it on Friday") == 1  # a repeated segment too
     assert texts[-1] == " and then it broke the badly all weekend long and more"  # a short loop collapses
+    yeah = seg(30, 31, "Yeah.")
+    assert len(base.clean_segments([yeah, dataclasses.replace(yeah, start=31, end=32)], 40)) == 2
 
 
 def test_clamps_word_times_into_the_audio_and_keeps_them_in_order():

@@ -124,7 +124,7 @@ def clean_segments(
     """Drop hallucinations and make word times non-decreasing and inside [0, duration].
 
     Dropped: segments without words, segments still too repetitive after the temperature
-    fallback (compression ratio), repetition loops, and a segment identical to the one before.
+    fallback (compression ratio), repetition loops, and a segment of 3+ words identical to the one before.
     """
     out: list[Segment] = []
     last_end = 0.0
@@ -137,7 +137,8 @@ def clean_segments(
         if not kept:
             continue
         text = _norm("".join(w.text for w in kept))
-        if not text or text == previous_text:
+        # A repeated sentence is a loop; a repeated "Yeah." is often two people agreeing.
+        if not text or (text == previous_text and len(text.split()) >= 3):
             continue
         words = []
         for w in kept:

@@ -83,7 +83,7 @@ class OpenAIWhisperEngine(Engine):
                     verbose=False if progress else None,
                     language=o.language or None,
                     beam_size=o.beam_size,
-                    best_of=o.beam_size,
+                    best_of=5,  # faster-whisper's default, for the temperature fallback
                     fp16=self.compute_type == "float16",
                     word_timestamps=True,
                     compression_ratio_threshold=o.compression_ratio_threshold,
