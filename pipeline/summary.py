@@ -34,7 +34,7 @@ def _clock(seconds: float) -> str:
 
 def print_report(report: run.Report, settings: Settings) -> None:
     for outcome in report.outcomes:
-        if outcome.diff:
+        if outcome.state == "dry-run" and outcome.diff:
             click.echo(outcome.diff)
     if not report.outcomes:
         click.echo("Nothing to do: no pending episodes.")
