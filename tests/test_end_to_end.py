@@ -54,7 +54,7 @@ def strip_generated(text: str) -> str:
     """The file as it was before the pipeline: the transcript block back to the placeholder,
     the provenance table removed."""
     text = re.sub(r'<div class="transcript">\n.*?\n</div>', PLACEHOLDER, text, flags=re.S)
-    return re.sub(r"\n\[extra\.transcript\]\n(?:[^\n\[+][^\n]*\n)*", "\n", text)
+    return re.sub(r"\n\n\[extra\.transcript\]\n(?:[^\n\[+][^\n]*\n)*", "\n", text)
 
 
 def test_transcribe_writes_transcript_with_chapter_headings(tmp_path, media, server):
