@@ -28,6 +28,7 @@ import requests
 import urllib3
 
 from .errors import DownloadError
+from .files import write_atomic
 from .models import Audio
 
 log = logging.getLogger("pipeline.download")
@@ -439,7 +440,7 @@ class _Fetch:
         try:
             with self.part.open(mode) as out:
                 if mode == "wb":  # only once the old partial is gone
-                    _write_atomic(self.part_meta, json.dumps({**self.validators, "size": total}) + "\n")
+                    write_atomic(self.part_meta, json.dumps({**self.validators, "size": total}) + "\n")
                 for chunk in resp.raw.stream(self.opts.chunk_bytes, decode_content=False):
                     if received == 0 and sniff(chunk[:16]) is None and len(chunk) >= 12:
                         raise self._not_audio(chunk)  # do not download a whole error page
@@ -510,7 +511,7 @@ class _Fetch:
             "content_type": self.content_type,
             "fetched_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        _write_atomic(final.with_name(final.name + ".json"), json.dumps(meta, indent=2) + "\n")
+        write_atomic(final.with_name(final.name + ".json"), json.dumps(meta, indent=2) + "\n")
         for other in AUDIO_EXTS:  # an older download of this episode in another format
             if other != ext:
                 stale = self.dl.cache_dir / f"{self.name}{other}"
@@ -528,10 +529,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 class _Progress:

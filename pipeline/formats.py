@@ -9,12 +9,11 @@ speaker changes, the JSON transcript (`version` 1.0.0, segments of `speaker`, `s
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Iterator, Sequence
 
+from .files import write_atomic
 from .models import Alignment, Chapter, Word
 
 SENTENCE_END = (".", "?", "!", "…", '."', '?"', '!"')
@@ -173,21 +172,6 @@ WRITERS: dict[str, Writer] = {
     "podcast-json": PodcastJsonWriter(),
     "chapters-json": ChaptersJsonWriter(),
 }
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Readers see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_sidecars(alignment: Alignment, chapters: Sequence[Chapter], out_dir: Path,

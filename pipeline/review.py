@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Sequence
 from urllib.parse import quote, urlsplit
 
 from .errors import PipelineError
+from .files import write_atomic
 from .models import Alignment, Chapter, Episode, Transcript, Word, transcript_from_dict
 
 if TYPE_CHECKING:
@@ -391,9 +392,7 @@ def write_page(
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     text = render_page(episode, transcript, alignment, audio_src, options, threshold)
-    tmp = out_path.with_name(f".{out_path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out_path)
+    write_atomic(out_path, text)
     return out_path
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from . import align, audio, download, episodes, formats, render, speakers, transcribe, vocabulary, writeback
 from .config import Settings
 from .errors import EpisodeError, LockedError, PipelineError
+from .files import write_atomic
 from .models import Audio, Episode, transcript_to_dict
 
 log = logging.getLogger("pipeline")
@@ -86,8 +87,8 @@ def process(episode: Episode, audio_file: Audio, settings: Settings) -> Outcome:
 
     drafts = settings.transcripts_dir / episode.slug
     drafts.mkdir(parents=True, exist_ok=True)
-    _atomic_write(drafts / "transcript.md", body)
-    _atomic_write(drafts / "whisper.json", json.dumps(transcript_to_dict(transcript), indent=1))
+    write_atomic(drafts / "transcript.md", body)
+    write_atomic(drafts / "whisper.json", json.dumps(transcript_to_dict(transcript), indent=1))
     formats.write_sidecars(alignment, episode.chapters, drafts, title=episode.title)
 
     provenance = {
@@ -181,7 +182,7 @@ def run_batch(
         report = Report("download" if download_only else "transcribe", started, _now(),
                         tuple(outcomes))
         if not download_only:
-            _atomic_write(settings.transcripts_dir / "report.json",
+            write_atomic(settings.transcripts_dir / "report.json",
                           json.dumps(asdict(report), indent=1))
     return report
 
@@ -214,12 +215,3 @@ def last_report(settings: Settings) -> dict:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# The fault-injecting HTTP server's fixture, for every test that needs a real server.
+pytest_plugins = ["faultserver"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 SHARED_AUDIO = SHARED / "audio"

@@ -11,7 +11,7 @@ from email.utils import formatdate
 from pathlib import Path
 
 import pytest
-from faultserver import Fault, FaultServer, fault_server  # noqa: F401 - fault_server is a fixture
+from faultserver import Fault, FaultServer
 
 from pipeline.download import Downloader, Options, parse_retry_after, sniff
 from pipeline.errors import DownloadError

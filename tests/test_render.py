@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 
 from align_fakes import build, check_golden, golden_episode
 from conftest import SHARED_EPISODES
