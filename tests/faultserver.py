@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -218,8 +219,15 @@ class FaultServer:
             return [r for r in self.requests if r.path == path and r.method == method]
 
     def statuses(self, path: str) -> list[int]:
-        with self.lock:
-            return [r.status for r in self.responses if r.path == path]
+        # A response is logged just after its last byte, so the client can be ahead of the log.
+        deadline = time.monotonic() + 2.0
+        while True:
+            with self.lock:
+                done = [r.status for r in self.responses if r.path == path]
+                asked = sum(1 for r in self.requests if r.path == path)
+            if len(done) >= asked or time.monotonic() > deadline:
+                return done
+            time.sleep(0.01)
 
     def start(self) -> FaultServer:
         self._thread.start()
