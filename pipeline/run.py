@@ -128,6 +128,17 @@ def lock(transcripts_dir: Path) -> Iterator[None]:
             fh.truncate()
 
 
+def sweep_leftovers(transcripts_dir: Path, episode_files: Sequence[Path]) -> None:
+    """Remove temp files a killed run left behind; we hold the lock, so none is in use."""
+    stale = [p for p in transcripts_dir.rglob("*")
+             if p.is_file() and p.name.endswith((".tmp", ".partial", ".partial.wav"))]
+    for episode_file in episode_files:
+        stale += episode_file.parent.glob(f".{episode_file.name}.*.tmp")
+    for path in stale:
+        log.debug("removing %s, left by an interrupted run", path)
+        path.unlink(missing_ok=True)
+
+
 def select(
     paths: Sequence[Path], settings: Settings, only: Sequence[str] = (), limit: int | None = None,
     retry_failed: bool = False,
@@ -168,6 +179,7 @@ def run_batch(
 
     with lock(settings.transcripts_dir):
         chosen, failures = select(paths, settings, only, limit, retry_failed)
+        sweep_leftovers(settings.transcripts_dir, [e.path for e in chosen])
         for failure in failures:
             log.error("%s", failure.error)
             record(failure)
