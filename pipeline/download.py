@@ -373,7 +373,7 @@ class _Fetch:
             except requests.Timeout as exc:
                 raise _Retry(f"timed out ({type(exc).__name__}) at {current}") from exc
             except requests.RequestException as exc:
-                raise _Retry(f"connection failed at {current}: {exc}") from exc
+                raise _Retry(f"connection failed at {current}: {_cause(exc)}") from exc
             location = resp.headers.get("Location")
             if resp.status_code not in REDIRECTS or not location:
                 self.final_url = current
@@ -566,3 +566,15 @@ class _Progress:
     def close(self) -> None:
         if self.bar:
             self._show(time.monotonic(), final=True)
+
+
+def _cause(exc: Exception) -> str:
+    """The innermost reason, not urllib3's nested reprs: 'cannot resolve host x', 'refused'."""
+    text = str(exc)
+    if "NameResolutionError" in text or "Name or service not known" in text:
+        return f"cannot resolve host {urlsplit(exc.request.url).hostname if exc.request else ''}".strip()
+    if "Connection refused" in text:
+        return "connection refused"
+    if "RemoteDisconnected" in text or "Connection aborted" in text:
+        return "the server closed the connection"
+    return text if len(text) < 200 else text[:200] + "..."

@@ -27,6 +27,11 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
+def _short(text: str, width: int = 120) -> str:
+    """The table stays readable; the full text is in the log above and in report.json."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _clock(seconds: float) -> str:
     s = int(round(seconds))
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
@@ -41,7 +46,7 @@ def print_report(report: run.Report, settings: Settings) -> None:
         return
     rows = [
         [o.slug, o.state, _clock(o.audio_seconds) if o.audio_seconds else "-", f"{o.seconds:.1f}s",
-         o.error or "; ".join(o.warnings) or ""]
+         _short(o.error or "; ".join(o.warnings) or "")]
         for o in report.outcomes
     ]
     click.echo(_table(rows, ["episode", "state", "audio", "took", "warnings / error"]))
