@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from . import synth
-from .evaluate import REPO, build_set, machine, table
+from .evaluate import REPO, build_set, machine, normalize, table, word_errors
 
 log = logging.getLogger("pipeline.bench")
 
@@ -260,6 +260,8 @@ class Row:
             out["load_seconds"] = _r(self.median("load_seconds"))
             out["transcribe_seconds"] = _r(self.median("transcribe_seconds"))
             out["words"] = self.runs[0].get("words")
+            out["ref_words"] = self.runs[0].get("ref_words")
+            out["wer"] = _r(self.runs[0].get("wer"), 4)
         return out
 
 
@@ -308,20 +310,27 @@ def bench_episode(ep: BenchEpisode, label: str, engines: Sequence[str], args: ar
     measure("decode", repeats=cheap, audio=str(ep.audio))
     # Transcription reads the decoded wav from this cache, as in a real run after `decode`.
     run_worker({"stage": "decode", "audio": str(ep.audio), "work": str(workdir)})
-    saved = workdir / "transcript.json"
+    saved = workdir / "transcript.json"  # the first engine's, for the later stages
     for engine in engines:
         if engine == "openai-whisper" and duration > args.openai_max_minutes * 60 + 30:
             print(f"  {label}: openai-whisper skipped (longer than --openai-max-minutes {args.openai_max_minutes:g})")
             continue
         opts = transcribe_options(args, engine)
+        output = workdir / f"transcript-{engine}.json"
         runs = []
         for i in range(args.repeats):
             print(f"  {label}: transcribe {engine} (run {i + 1} of {args.repeats})...", flush=True)
             shutil.rmtree(shared_cache / "transcripts", ignore_errors=True)  # never a cache hit
             runs.append(run_worker({"stage": "transcribe", "options": opts, "episode": str(episode_file),
-                                    "audio": str(ep.audio), "cache": str(shared_cache),
-                                    "save": str(saved) if not saved.exists() else None}))
+                                    "audio": str(ep.audio), "cache": str(shared_cache), "save": str(output)}))
+        # How right the timed run was: speed at the cost of dropped words would not be a win.
+        words = [w["text"] for seg in json.loads(output.read_text())["segments"] for w in seg["words"]]
+        ref = [t for line in ep.truth.lines for t in normalize(line.text)]
+        errors = word_errors(ref, normalize(" ".join(words)))
+        runs = [{**r, "wer": errors / len(ref), "ref_words": len(ref)} for r in runs]
         rows.append(Row(label, duration, "transcribe", engine, tuple(runs)))
+        if not saved.exists():
+            shutil.copyfile(output, saved)
     if not saved.exists():
         return rows
     labelled = workdir / "speakers.json"
@@ -356,7 +365,7 @@ def ratios(rows: Sequence[Row]) -> list[dict[str, Any]]:
     return out
 
 
-BENCH_COLUMNS = ("episode", "stage", "engine", "runs", "wall s", "RTF", "peak RSS MB", "model load s")
+BENCH_COLUMNS = ("episode", "stage", "engine", "runs", "wall s", "RTF", "peak RSS MB", "model load s", "WER")
 
 
 def print_results(result: dict[str, Any]) -> None:
@@ -365,7 +374,8 @@ def print_results(result: dict[str, Any]) -> None:
           f"{m['nproc']} x {m['cpu']}\n")
     rows = [[r["episode"], r["stage"], r["engine"] or "", str(r["repeats"]), f"{r['seconds']:.3f}",
              "-" if r["rtf"] is None else f"{r['rtf']:.4f}", f"{r['peak_rss_mb']:.0f}",
-             f"{r['load_seconds']:.2f}" if r.get("load_seconds") is not None else ""]
+             f"{r['load_seconds']:.2f}" if r.get("load_seconds") is not None else "",
+             f"{r['wer'] * 100:.1f}%" if r.get("wer") is not None else ""]
             for r in result["rows"]]
     print(table(rows, BENCH_COLUMNS))
     for q in result["ratios"]:
@@ -396,8 +406,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                    help=f"Runs per transcription/speakers measurement, median reported (default 1; "
                         f"download, decode, align and writeback run at least {CHEAP_REPEATS} times).")
     p.add_argument("--openai-max-minutes", type=float, default=10,
-                   help="Run openai-whisper only on episodes up to this long (default 10: it runs "
-                        "at about half real time on 2 cores).")
+                   help="Run openai-whisper only on episodes up to this long (default 10: on 2 cores "
+                        "it runs at 0.5-1.4x real time, so 60 minutes would take most of an hour).")
     p.add_argument("--diarize", action=argparse.BooleanOptionalAction, default=True,
                    help="Measure the speakers stage (default: on).")
     p.add_argument("--cache-dir", type=Path, default=REPO / ".bench",
@@ -420,7 +430,8 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         longer = [label for ep, label in episodes if ep.truth.duration > args.openai_max_minutes * 60 + 30]
         if longer:
             notes.append(f"openai-whisper not run on {', '.join(longer)} (--openai-max-minutes "
-                         f"{args.openai_max_minutes:g}; it runs at about half real time here)")
+                         f"{args.openai_max_minutes:g}): at its speed on a small CPU that alone would "
+                         f"take longer than the whole benchmark is allowed")
     rows: list[Row] = []
     for ep, label in episodes:
         print(f"{label}: {ep.truth.duration / 60:.1f} min of audio", flush=True)

@@ -23,6 +23,22 @@ def test_word_error_rate_counts_substitutions_deletions_and_insertions() -> None
     assert evaluate.word_errors(ref, evaluate.normalize("welcome to a the show armin")) == 1  # insertion
     assert evaluate.word_errors(ref, evaluate.normalize("welcome two the show amin")) == 2  # substitutions
     assert evaluate.wer(ref, []) == 1.0
+    assert evaluate.word_errors([], ["extra"]) == 1
+
+
+def test_word_errors_agree_with_the_alignment_on_random_sentences() -> None:
+    import random
+
+    rng = random.Random(7)
+    vocab = "a b c d e".split()
+    for _ in range(200):
+        ref = [rng.choice(vocab) for _ in range(rng.randint(0, 10))]
+        hyp = [rng.choice(vocab) for _ in range(rng.randint(0, 10))]
+        pairs = evaluate.align_tokens(ref, hyp)
+        assert [a for a, _ in pairs if a is not None] == list(range(len(ref)))
+        assert [b for _, b in pairs if b is not None] == list(range(len(hyp)))
+        cost = sum(1 for a, b in pairs if a is None or b is None or ref[a] != hyp[b])
+        assert cost == evaluate.word_errors(ref, hyp)
 
 
 def test_alignment_pairs_every_word_in_order() -> None:
@@ -140,6 +156,7 @@ def test_quick_bench_measures_every_stage_in_its_own_process(tmp_path: Path, cap
             assert 0 < r["rtf"] < 5
     tr = rows[("transcribe", "faster-whisper")]
     assert tr["words"] > 20 and 0 < tr["load_seconds"] < tr["seconds"]
+    assert 0.0 <= tr["wer"] < 0.5 and tr["ref_words"] == 42
     # The model lives only in the transcription process: per-stage accounting, not a running max.
     assert tr["peak_rss_mb"] > rows[("baseline", "")]["peak_rss_mb"] + 50
     assert rows[("align", "")]["peak_rss_mb"] < tr["peak_rss_mb"]
