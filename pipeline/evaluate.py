@@ -574,8 +574,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--model", help="Whisper model (default: pyproject's, tiny.en).")
     p.add_argument("--beam-size", type=int)
     p.add_argument("--batch-size", type=int, help="faster-whisper batched inference (0: off).")
-    p.add_argument("--batched", dest="batch_size", action="store_const", const=8,
-                   help="Same as --batch-size 8.")
+    p.add_argument("--batched", dest="batch_size", action="store_const", const=4,
+                   help="Same as --batch-size 4 (the default).")
+    p.add_argument("--no-batched", dest="batch_size", action="store_const", const=0,
+                   help="Sequential decoding (--batch-size 0).")
     p.add_argument("--diarize", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--vocabulary", action=argparse.BooleanOptionalAction, default=None,
                    help="Prompt with the show notes' vocabulary (default: on).")
