@@ -67,8 +67,6 @@ def fetch(episode: Episode, settings: Settings, downloader: download.Downloader)
 def process(episode: Episode, audio_file: Audio, settings: Settings) -> Outcome:
     """Transcribe, diarize, align, render and write back one downloaded episode."""
     started = time.monotonic()
-    if episode.state == "no-transcript-section":
-        raise EpisodeError(f"{episode.path}: no '## Transcript' section to put a transcript in")
     cache = settings.transcripts_dir / "cache"
     opts = settings.transcribe
     glossary = vocabulary.load_glossary(opts.glossary) if opts.glossary else None
@@ -158,7 +156,10 @@ def select(
             continue
         if retry_failed and episode.slug not in previously_failed:
             continue
-        if needs_work(episode, settings):
+        if episode.state == "no-transcript-section":
+            failures.append(Outcome(episode.slug, str(path), "failed", error=str(EpisodeError(
+                f"{path}: no '## Transcript' heading, so no place for a transcript"))))
+        elif needs_work(episode, settings):
             chosen.append(episode)
     return chosen[:limit] if limit is not None else chosen, failures
 

@@ -117,3 +117,14 @@ def test_nothing_pending_exits_0(tmp_path):
     episode(tmp_path, "done", transcript="A human wrote this.")
     proc = cli("transcribe", cwd=tmp_path)
     assert proc.returncode == 0 and "Nothing to do" in proc.stdout
+
+
+def test_episode_without_transcript_section_fails_with_its_name(tmp_path):
+    path = tmp_path / "episodes" / "no-section.md"
+    path.parent.mkdir(parents=True)
+    path.write_text('+++\ntitle = "x"\n[extra]\nepisode_url = "http://127.0.0.1:9/x.mp3"\n+++\n\nNotes.\n')
+    before = path.read_bytes()
+    proc = cli("transcribe", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "no-section.md: no '## Transcript' heading" in proc.stderr
+    assert path.read_bytes() == before
