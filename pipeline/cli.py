@@ -185,8 +185,7 @@ def approve(slugs: tuple[str, ...], **flags: Any) -> int:
     from . import episodes, writeback
 
     settings = _settings(flags)
-    by_slug = {p.parent.name if p.name == "index.md" else p.stem: p
-               for p in episodes.find_episodes([settings.episodes_dir])}
+    by_slug = {episodes.slug_of(p): p for p in episodes.find_episodes([settings.episodes_dir])}
     for slug in slugs:
         if slug not in by_slug:
             raise PipelineError(f"no episode {slug!r} under {settings.episodes_dir}")

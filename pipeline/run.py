@@ -150,7 +150,7 @@ def select(
         try:
             episode = episodes.load(path, settings.episodes)
         except PipelineError as exc:
-            failures.append(Outcome(path.stem, str(path), "failed", error=str(exc)))
+            failures.append(Outcome(episodes.slug_of(path), str(path), "failed", error=str(exc)))
             continue
         if only and episode.slug not in only:
             continue
