@@ -63,7 +63,7 @@ def print_status(paths: Sequence[Path], settings: Settings) -> int:
         try:
             ep = episodes.load(path, settings.episodes)
         except PipelineError as exc:
-            rows.append([path.stem, "unreadable", str(exc)])
+            rows.append([episodes.slug_of(path), "unreadable", str(exc)])
             continue
         state = STATE_TEXT.get(ep.state, ep.state)
         detail = ""
