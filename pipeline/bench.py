@@ -40,7 +40,6 @@ log = logging.getLogger("pipeline.bench")
 SOURCE_SCRIPTS = ("eval_rust_at_sentry", "eval_database_panel")
 QUICK_SCRIPT = "eval_quick"
 ENGINES = ("faster-whisper", "openai-whisper")
-CHEAP_STAGES = ("baseline", "download", "decode", "align", "writeback")
 CHEAP_REPEATS = 3  # cheap stages always get at least this many runs
 
 

@@ -129,7 +129,7 @@ def lock(transcripts_dir: Path) -> Iterator[None]:
 def sweep_leftovers(transcripts_dir: Path, episode_files: Sequence[Path]) -> None:
     """Remove temp files a killed run left behind; we hold the lock, so none is in use."""
     stale = [p for p in transcripts_dir.rglob("*")
-             if p.is_file() and p.name.endswith((".tmp", ".partial", ".partial.wav"))]
+             if p.is_file() and p.name.endswith((".tmp", ".partial.wav"))]
     for episode_file in episode_files:
         stale += episode_file.parent.glob(f".{episode_file.name}.*.tmp")
     for path in stale:

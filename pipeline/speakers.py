@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import AudioError
+from .files import write_atomic
 from .models import Episode, Segment, Transcript, Word
 
 if TYPE_CHECKING:
@@ -144,10 +145,7 @@ def _read_cache(path: Path, n_words: int) -> list[int] | None:
 
 
 def _write_cache(path: Path, labels: list[int]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"version": CACHE_VERSION, "labels": labels}))
-    tmp.replace(path)
+    write_atomic(path, json.dumps({"version": CACHE_VERSION, "labels": labels}))
 
 
 # --- audio and embeddings ------------------------------------------------------------------

@@ -22,6 +22,7 @@ from .engines.base import Engine, Progress
 from .engines.faster_whisper_engine import FasterWhisperEngine
 from .engines.openai_whisper_engine import OpenAIWhisperEngine
 from .errors import AudioError, ConfigError
+from .files import write_atomic
 from .models import Transcript, transcript_from_dict, transcript_to_dict
 
 log = logging.getLogger(__name__)
@@ -127,10 +128,7 @@ def transcribe(
     elapsed = time.monotonic() - started
     log.info("transcribed %s (%.1f s) with %s in %.1f s (%.2fx real time)", audio_path,
              prepared.duration, engine.name, elapsed, elapsed / max(prepared.duration, 1e-9))
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    partial = cached.with_suffix(".partial")
-    partial.write_text(json.dumps(transcript_to_dict(result), ensure_ascii=False), encoding="utf-8")
-    partial.replace(cached)
+    write_atomic(cached, json.dumps(transcript_to_dict(result), ensure_ascii=False))
     return result
 
 
