@@ -118,9 +118,12 @@ def enabled(episode: Episode | None, options: Options) -> bool:
 def cache_key(wav_path: Path, transcript: Transcript, count: int | None, options: Options) -> str:
     """Audio bytes + word timings/texts + what changes the labels: a new key for any of them."""
     digest = hashlib.sha256()
-    with Path(wav_path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+    if transcript.audio_sha256:  # the source audio's hash, already known: no second read
+        digest.update(transcript.audio_sha256.encode())
+    else:
+        with Path(wav_path).open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
     words = [[round(w.start, 3), round(w.end, 3), w.text] for w in transcript.words]
     settings = {
         "version": CACHE_VERSION,
