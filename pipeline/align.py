@@ -22,19 +22,14 @@ from .timecode import format_timestamp
 
 @dataclass(frozen=True)
 class Options:
-    heading_level: int = 2
     paragraph_pause: float = 1.5  # a silence this long between sentences starts a paragraph
     max_paragraph_words: int = 120
     min_paragraph_words: int = 4  # smaller paragraphs merge into a same-speaker neighbour
     chapter_tolerance: float = 15.0  # how far a heading may sit from its time without a warning
     detect_offset: bool = True
     offset_range: float = 120.0  # largest show-notes shift searched, seconds either way
-    review_threshold: float = 0.5  # a word with a lower probability is low-confidence
-    mark_low_confidence: bool = False  # render `(_needs review_ MM:SS)` after such words
 
     def __post_init__(self) -> None:
-        if not 1 <= self.heading_level <= 6:
-            raise ValueError(f"heading_level must be 1..6, not {self.heading_level}")
         if self.min_paragraph_words < 1:
             raise ValueError("min_paragraph_words must be at least 1")
         # Splitting an overlong paragraph must leave two parts of at least the minimum.
@@ -64,7 +59,7 @@ def align(transcript: Transcript, chapters: Sequence[Chapter], options: Options 
     if not words:
         if chapters:
             warnings.append("no speech in the transcript: chapter headings only")
-        return Alignment(tuple(Section(c, ()) for _, c in placed), offset, estimate, tuple(warnings), duration)
+        return Alignment(tuple(Section(c, ()) for _, c in placed), offset, tuple(warnings), duration)
     sections = []
     cuts = [(0, None)] + placed
     for k, (s_idx, chapter) in enumerate(cuts):
@@ -73,7 +68,7 @@ def align(transcript: Transcript, chapters: Sequence[Chapter], options: Options 
         if chapter is None and hi <= lo:
             continue  # nothing before the first heading
         sections.append(Section(chapter, tuple(_paragraphs(words, starts, lo, hi, options))))
-    return Alignment(tuple(sections), offset, estimate, tuple(warnings), duration)
+    return Alignment(tuple(sections), offset, tuple(warnings), duration)
 
 
 # --- sentences -------------------------------------------------------------------------------

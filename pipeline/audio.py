@@ -42,9 +42,22 @@ def sha256_of(path: Path) -> str:
 
 
 def read_wav(path: Path) -> np.ndarray:
-    """The samples of a prepared wav as float32 in [-1, 1]."""
-    with wave.open(str(path)) as w:
-        return np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768.0
+    """Float32 samples in [-1, 1] at 16 kHz mono: a prepared wav as it is, any other file resampled."""
+    try:
+        with wave.open(str(path), "rb") as fh:
+            if fh.getframerate() == RATE and fh.getnchannels() == 1 and fh.getsampwidth() == 2:
+                return np.frombuffer(fh.readframes(fh.getnframes()), "<i2").astype(np.float32) / 32768.0
+    except (wave.Error, EOFError):
+        pass
+    except OSError as exc:
+        raise AudioError(f"{path}: {exc}") from exc
+    import librosa
+
+    try:
+        samples, _ = librosa.load(str(path), sr=RATE, mono=True)
+    except Exception as exc:  # librosa raises whatever its backend raises
+        raise AudioError(f"{path}: {exc}") from exc
+    return np.asarray(samples, dtype=np.float32)
 
 
 def loudest_frame_dbfs(samples: np.ndarray, rate: int = RATE) -> float:

@@ -185,7 +185,7 @@ def review(slugs: tuple[str, ...], **flags: Any) -> int:
     settings = _settings(flags)
     pages = review_stage.write_pages(
         slugs, settings.workspace, settings.episodes_dir, episode_options=settings.episodes,
-        align_options=settings.align, flag_options=settings.flags, threshold=settings.align.review_threshold)
+        align_options=settings.align, flag_options=settings.flags, threshold=settings.render.review_threshold)
     for page in pages:
         click.echo(str(page))
     return 0

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import align, download, engines, episodes, flags, speakers, vocabulary, writeback
+from . import align, download, engines, episodes, flags, render, speakers, vocabulary, writeback
 from .errors import ConfigError
 from .workspace import Workspace
 
@@ -25,6 +25,7 @@ STAGES: dict[str, type] = {
     "transcribe": engines.Options,
     "speakers": speakers.Options,
     "align": align.Options,
+    "render": render.Options,
     "writeback": writeback.Options,
     "flags": flags.Options,
 }
@@ -40,6 +41,7 @@ class Settings:
     transcribe: engines.Options = field(default_factory=engines.Options)
     speakers: speakers.Options = field(default_factory=speakers.Options)
     align: align.Options = field(default_factory=align.Options)
+    render: render.Options = field(default_factory=render.Options)
     writeback: writeback.Options = field(default_factory=writeback.Options)
     flags: flags.Options = field(default_factory=flags.Options)
 

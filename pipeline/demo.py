@@ -8,15 +8,10 @@ from pathlib import Path
 
 import click
 
-from . import run, summary
+from . import episodes, run, summary
 from .config import Settings
 from .lab import synth
 from .lab.serve import serve
-
-
-def transcript_section(text: str) -> str:
-    at = text.find("## Transcript")
-    return text[at:] if at >= 0 else text
 
 
 def run_demo(workdir: Path, settings: Settings, script_name: str = "demo") -> int:
@@ -36,5 +31,5 @@ def run_demo(workdir: Path, settings: Settings, script_name: str = "demo") -> in
         report = run.run_batch([settings.episodes_dir], settings)
     summary.print_report(report, settings)
     click.echo("\n--- " + str(episode_file) + " (transcript section) ---\n")
-    click.echo(transcript_section(episode_file.read_text(encoding="utf-8")))
+    click.echo(episodes.transcript_section(episodes.load(episode_file, settings.episodes)))
     return 1 if report.failed else 0

@@ -9,7 +9,6 @@ renamed to the final name, so the next stage never sees a half-written or non-au
 from __future__ import annotations
 
 import email.utils
-import hashlib
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 
+from .audio import sha256_of
 from .errors import DownloadError
 from .files import write_atomic
 from .models import Audio
@@ -498,7 +498,7 @@ class _Fetch:
             or TYPE_EXTS.get(_mime(self.content_type)) or ".mp3"
         )
         final = self.dl.cache_dir / f"{self.name}{ext}"
-        sha256 = _sha256(self.part)
+        sha256 = sha256_of(self.part)
         os.replace(self.part, final)
         self.part_meta.unlink(missing_ok=True)
         meta = {
@@ -519,14 +519,6 @@ class _Fetch:
                 stale.with_name(stale.name + ".json").unlink(missing_ok=True)
         log.info("%s: downloaded %s (%s) after %s", self.label, final, _mb(size), _plural(self.attempts))
         return Audio(final, self.final_url, size, sha256, self.content_type)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 

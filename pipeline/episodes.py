@@ -12,6 +12,8 @@ Decisions worth knowing:
 - The transcript section starts at the first heading (any level, outside code fences) whose
   text is "Transcript" and runs to the end of the file (the site's own transcripts put
   chapter headings of the same level inside it, so the next heading cannot end it).
+- `Episode.show_notes` is everything between the front matter and that heading, without the
+  timestamp list's lines: the text the vocabulary prompt is built from.
 - A file without such a heading has state "no-transcript-section": the runner reports it as
   an error naming the file, and write-back never invents a section.
 - The placeholder is the first line of the transcript section, outside code fences, whose
@@ -33,26 +35,18 @@ from pathlib import Path
 from typing import Any
 
 from .errors import EpisodeError
-from .models import Chapter, Episode
+from .models import Chapter, Episode, EpisodeState, Provenance
 
 PLACEHOLDERS = (
     "Transcript for this episode is coming soon.",
     "The transcript for this episode is coming soon.",
 )
 NO_TIMESTAMPS = "Timestamps for this episode are coming soon."
-STATES = ("pending", "generated", "edited", "reviewed", "human", "no-transcript-section")
 BOM = "\ufeff"
 
 
 @dataclass(frozen=True)
 class Options:
-    placeholders: tuple[str, ...] = PLACEHOLDERS
-
-
-@dataclass(frozen=True)
-class LoadedEpisode(Episode):
-    """An `Episode` that remembers which placeholders it was read with, for write-back."""
-
     placeholders: tuple[str, ...] = PLACEHOLDERS
 
 
@@ -201,17 +195,23 @@ def layout(path: Path, text: str, placeholders: tuple[str, ...] = PLACEHOLDERS) 
     return Layout(lines, fm_start, fm_end, heading, placeholder, body, provenance), front_matter
 
 
-def state_of(lay: Layout) -> str:
+def state_of(lay: Layout) -> EpisodeState:
     """Provenance first: a stray placeholder line after our own transcript is not a new job."""
     if lay.heading is None:
-        return "no-transcript-section"
+        return EpisodeState.NO_TRANSCRIPT_SECTION
     if lay.provenance is not None:
         if lay.provenance.get("reviewed") is True:
-            return "reviewed"
+            return EpisodeState.REVIEWED
         if lay.body is not None:
-            return "generated"
-        return "pending" if lay.placeholder is not None else "edited"
-    return "pending" if lay.placeholder is not None else "human"
+            return EpisodeState.GENERATED
+        return EpisodeState.PENDING if lay.placeholder is not None else EpisodeState.EDITED
+    return EpisodeState.PENDING if lay.placeholder is not None else EpisodeState.HUMAN
+
+
+def transcript_section(episode: Episode) -> str:
+    """The file's text from the transcript heading on (all of it when there is no heading)."""
+    lay, _ = layout(episode.path, episode.text, episode.placeholders)
+    return "\n".join(content(line) for line in lay.lines[lay.heading or 0:])
 
 
 # --- chapters ---------------------------------------------------------------------------------
@@ -315,7 +315,22 @@ def read_text(path: Path) -> str:
         ) from exc
 
 
-def parse(path: Path, text: str, options: Options = Options()) -> LoadedEpisode:
+def _show_notes(lines: tuple[str, ...], start: int, stop: int) -> str:
+    """The notes' lines from `start` up to the transcript heading, without timestamp items."""
+    outside = set(_outside_fences(lines, start))
+    return "\n".join(content(lines[i]) for i in range(start, stop)
+                     if not (i in outside and _TIMESTAMP_ITEM.match(content(lines[i]))))
+
+
+def _diarize(path: Path, front_matter: dict[str, Any], extra: dict[str, Any]) -> bool:
+    """False when `diarize = false` is in [extra] (or, as some sites write it, at the top)."""
+    value = extra.get("diarize", True)
+    if not isinstance(value, bool):
+        raise EpisodeError(f"{path}: [extra] diarize must be true or false, not {value!r}")
+    return value and front_matter.get("diarize") is not False
+
+
+def parse(path: Path, text: str, options: Options = Options()) -> Episode:
     lay, front_matter = layout(path, text, options.placeholders)
     extra = front_matter.get("extra", {})
     if not isinstance(extra, dict):
@@ -327,7 +342,8 @@ def parse(path: Path, text: str, options: Options = Options()) -> LoadedEpisode:
     if not isinstance(speakers, list) or not all(isinstance(s, str) for s in speakers):
         raise EpisodeError(f"{path}: [extra] speakers must be a list of names")
     body = "\n".join(content(line) for line in lay.lines[lay.fm_end + 1 :])
-    return LoadedEpisode(
+    notes_end = len(lay.lines) if lay.heading is None else lay.heading
+    return Episode(
         path=path,
         slug=slug_of(path),
         title=str(front_matter.get("title", "")),
@@ -335,12 +351,13 @@ def parse(path: Path, text: str, options: Options = Options()) -> LoadedEpisode:
         audio_url=url.strip() or None if url else None,
         front_matter=front_matter,
         body=body,
-        chapters=_chapters(
-            path, lay.lines, lay.fm_end + 1, len(lay.lines) if lay.heading is None else lay.heading
-        ),
+        chapters=_chapters(path, lay.lines, lay.fm_end + 1, notes_end),
         speakers=tuple(speakers),
         state=state_of(lay),
         text=text,
+        show_notes=_show_notes(lay.lines, lay.fm_end + 1, notes_end),
+        provenance=Provenance.from_table(lay.provenance) if lay.provenance is not None else None,
+        diarize=_diarize(path, front_matter, extra),
         placeholders=options.placeholders,
     )
 

@@ -7,11 +7,11 @@ low-confidence words, by kind then time; `review` renders them beside the transc
 from __future__ import annotations
 
 import bisect
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .models import Alignment, Chapter, Episode, Transcript
+from .text import normalize
 from .timecode import format_timestamp
 
 # Phrases Whisper is known to invent over silence or music (learnt from subtitle corpora).
@@ -142,10 +142,6 @@ def _chapter_flags(chapters: Sequence[Chapter], alignment: Alignment, options: O
     return flags
 
 
-def _norm(text: str) -> str:
-    return re.sub(r"[^\w']+", "", text.lower())
-
-
 def _repeats(tokens: Sequence[str], options: Options) -> list[tuple[int, int, int]]:
     """(first token, phrase length, times) for phrases repeated back to back."""
     found = []
@@ -180,8 +176,8 @@ def _hallucination_flags(transcript: Transcript, options: Options, index: WordIn
             why.append(f"probably not speech (no_speech_prob {seg.no_speech_prob:.2f})")
         if seg.avg_logprob <= options.suspect_logprob:
             why.append(f"uncertain decoding (avg_logprob {seg.avg_logprob:.2f})")
-        lowered = " ".join(_norm(t) for t in text.split())
-        if any(phrase in lowered for phrase in KNOWN_HALLUCINATIONS):
+        lowered = normalize(text)
+        if any(normalize(phrase) in lowered for phrase in KNOWN_HALLUCINATIONS):
             why.append("a phrase Whisper often invents")
         if lowered and lowered == previous and len(lowered.split()) >= 4:
             why.append("the same text as the segment before")
@@ -189,7 +185,7 @@ def _hallucination_flags(transcript: Transcript, options: Options, index: WordIn
         if why:
             flags.append(Flag("hallucination", seg.start, f"{'; '.join(why)}: “{_short(text)}”",
                               index.anchor_at(seg.start)))
-    tokens = [_norm(w.text) for w in index.words]
+    tokens = [normalize(w.text) for w in index.words]
     for i, n, times in _repeats(tokens, options):
         phrase = " ".join(w.text.strip() for w in index.words[i:i + n])
         flags.append(Flag("hallucination", index.words[i].start, f"“{_short(phrase)}” repeated {times}×",

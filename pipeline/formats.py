@@ -26,7 +26,6 @@ class Cue:
     end: float
     speaker: str | None
     lines: tuple[str, ...]
-    speaker_changed: bool  # the first cue of a new speaker's turn
 
 
 def cues(alignment: Alignment, max_chars: int, max_lines: int = 2, label_speakers: bool = False,
@@ -47,7 +46,7 @@ def cues(alignment: Alignment, max_chars: int, max_lines: int = 2, label_speaker
             previous_speaker = para.speaker
             opening = f"{para.speaker}: " if (label_speakers and changed and para.speaker) else ""
             for group, lines in _fill(words, max_chars, max_lines, max_gap, opening):
-                out.append(Cue(group[0].start, group[-1].end, para.speaker, lines, changed))
+                out.append(Cue(group[0].start, group[-1].end, para.speaker, lines))
                 changed, opening = False, ""
     # Cue times must move forward and every cue must last; overlaps of a millisecond are allowed.
     fixed = []
@@ -56,7 +55,7 @@ def cues(alignment: Alignment, max_chars: int, max_lines: int = 2, label_speaker
         if i + 1 < len(out):
             end = min(end, out[i + 1].start)
         end = max(end, c.start + 0.001)
-        fixed.append(Cue(c.start, end, c.speaker, c.lines, c.speaker_changed))
+        fixed.append(Cue(c.start, end, c.speaker, c.lines))
     return fixed
 
 

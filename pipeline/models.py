@@ -6,7 +6,9 @@ dataclass are tuples so that the objects stay hashable and can be cached and com
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,40 @@ class Chapter:
     start: float
     title: str
     line: int  # 1-based line number in the episode file
+
+
+class EpisodeState(StrEnum):
+    """Where an episode's transcript stands (see `episodes.state_of`)."""
+
+    PENDING = "pending"  # the placeholder is there (or the section is empty): work to do
+    GENERATED = "generated"  # ours, unedited (its hash matches), not reviewed
+    EDITED = "edited"  # ours, but a person changed it since
+    REVIEWED = "reviewed"  # `reviewed = true` in [extra.transcript]
+    HUMAN = "human"  # a transcript without provenance: a person wrote it
+    NO_TRANSCRIPT_SECTION = "no-transcript-section"  # no `## Transcript` heading to write under
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """`[extra.transcript]`: where a generated transcript came from. Keys in this order."""
+
+    engine: str | None = None
+    model: str | None = None
+    generated: datetime | None = None
+    audio_sha256: str | None = None
+    transcript_sha256: str | None = None
+    reviewed: bool = False
+    offset: float | None = None  # seconds added to the show notes' times
+
+    @classmethod
+    def from_table(cls, table: dict[str, Any]) -> Provenance:
+        """The known keys of a table read from a file; the types are checked where they are used."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in table.items() if k in known})
+
+    def to_table(self) -> dict[str, Any]:
+        """The TOML table to write: unset values left out."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -33,8 +69,12 @@ class Episode:
     body: str
     chapters: tuple[Chapter, ...]
     speakers: tuple[str, ...]
-    state: str  # see episodes.STATES: "pending", "generated", "reviewed", "human"
+    state: EpisodeState
     text: str
+    show_notes: str = ""  # the body before the transcript heading, without the timestamp list
+    provenance: Provenance | None = None  # [extra.transcript], when the pipeline wrote one
+    diarize: bool = True  # False: `diarize = false` in [extra]
+    placeholders: tuple[str, ...] = ()  # the lines that mean "no transcript yet" it was read with
 
 
 @dataclass(frozen=True)
@@ -68,14 +108,38 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class Decoding:
+    """What decoded the words: the options that change them, and what the engine ran on."""
+
+    device: str
+    compute_type: str
+    prompt: str | None
+    beam_size: int
+    batch_size: int
+    vad: bool
+    language: str
+    condition_on_previous_text: bool
+
+
+@dataclass(frozen=True)
+class Diarization:
+    """Who labelled the speakers, how many it found, and where the names came from."""
+
+    engine: str
+    speakers: int
+    names: str  # "episode", "setting", "text" or "generic"
+
+
+@dataclass(frozen=True)
 class Transcript:
     segments: tuple[Segment, ...]
     language: str
     duration: float
     engine: str
     model: str
-    options: dict[str, Any] = field(default_factory=dict)
     audio_sha256: str = ""
+    decoding: Decoding | None = None
+    diarization: Diarization | None = None
 
     @property
     def words(self) -> list[Word]:
@@ -108,19 +172,23 @@ class Alignment:
 
     sections: tuple[Section, ...]
     offset: float  # seconds added to every show-notes time (0.0 when none was applied)
-    offset_estimate: float  # the best estimate, applied or not
     warnings: tuple[str, ...]
     duration: float
 
 
 def transcript_to_dict(t: Transcript) -> dict[str, Any]:
     """A JSON-ready dict; `transcript_from_dict` reverses it exactly."""
-    from dataclasses import asdict
-
     return asdict(t)
 
 
+def _known(cls: type, d: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in d.items() if k in names}
+
+
 def transcript_from_dict(d: dict[str, Any]) -> Transcript:
+    """The Transcript of `transcript_to_dict`, also from files written before `decoding` and
+    `diarization` had their own fields (they were in an `options` dict then)."""
     segments = tuple(
         Segment(
             **{k: v for k, v in s.items() if k != "words"},
@@ -128,4 +196,12 @@ def transcript_from_dict(d: dict[str, Any]) -> Transcript:
         )
         for s in d["segments"]
     )
-    return Transcript(**{**d, "segments": segments})
+    old = d.get("options") or {}
+    decoding = d.get("decoding") or (old if "device" in old else None)
+    diarization = d.get("diarization") or old.get("diarization")
+    return Transcript(
+        **{k: v for k, v in _known(Transcript, d).items() if k not in ("segments", "decoding", "diarization")},
+        segments=segments,
+        decoding=Decoding(**_known(Decoding, decoding)) if decoding else None,
+        diarization=Diarization(**_known(Diarization, diarization)) if diarization else None,
+    )

@@ -12,11 +12,24 @@
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
+from dataclasses import dataclass
 
-from .align import Options
 from .models import Alignment, Paragraph, Word
 from .timecode import format_timestamp
+
+
+
+@dataclass(frozen=True)
+class Options:
+    heading_level: int = 2  # `##` chapter headings
+    review_threshold: float = 0.5  # a word with a lower probability is low-confidence
+    mark_low_confidence: bool = False  # render `(_needs review_ MM:SS)` after such words
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.heading_level <= 6:
+            raise ValueError(f"heading_level must be 1..6, not {self.heading_level}")
+
 
 # Labels a diarizer makes up rather than a person's name: shown whole every time.
 _GENERIC = re.compile(r"^(speaker|spk|guest|host|unknown)[\s_-]*\w*$", re.I)

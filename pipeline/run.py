@@ -28,7 +28,7 @@ from . import (
 from .config import Settings
 from .errors import EpisodeError, PipelineError
 from .files import write_atomic
-from .models import Alignment, Audio, Episode, Transcript, transcript_to_dict
+from .models import Alignment, Audio, Episode, EpisodeState, Provenance, Transcript, transcript_to_dict
 from .workspace import Outcome, Report, Workspace
 
 log = logging.getLogger("pipeline")
@@ -36,13 +36,12 @@ log = logging.getLogger("pipeline")
 
 def needs_work(episode: Episode, settings: Settings) -> bool:
     """Pending, or our own unreviewed draft made by another engine/model (or --force)."""
-    if episode.state == "pending":
+    if episode.state == EpisodeState.PENDING:
         return True
-    if episode.state != "generated":
+    if episode.state != EpisodeState.GENERATED or episode.provenance is None:
         return False
-    made = episode.front_matter.get("extra", {}).get("transcript", {})
-    wanted = (settings.transcribe.engine, settings.transcribe.model)
-    return settings.writeback.force or (made.get("engine"), made.get("model")) != wanted
+    made = (episode.provenance.engine, episode.provenance.model)
+    return settings.writeback.force or made != (settings.transcribe.engine, settings.transcribe.model)
 
 
 def fetch(episode: Episode, settings: Settings, downloader: download.Downloader) -> Audio:
@@ -81,7 +80,7 @@ def lay_out(episode: Episode, transcript: Transcript, settings: Settings) -> tup
     alignment = align.align(transcript, episode.chapters, settings.align)
     for warning in alignment.warnings:
         log.warning("%s: %s", episode.path, warning)
-    return alignment, render.render_markdown(alignment, settings.align)
+    return alignment, render.render_markdown(alignment, settings.render)
 
 
 def save_drafts(episode: Episode, transcript: Transcript, alignment: Alignment, body: str,
@@ -95,12 +94,8 @@ def save_drafts(episode: Episode, transcript: Transcript, alignment: Alignment, 
 def write_back(episode: Episode, body: str, offset: float, audio_sha256: str,
                settings: Settings) -> writeback.WriteResult:
     """The body into the episode file, with where it came from in `[extra.transcript]`."""
-    provenance = {
-        "engine": settings.transcribe.engine,
-        "model": settings.transcribe.model,
-        "audio_sha256": audio_sha256,
-        "offset": round(offset, 2),
-    }
+    provenance = Provenance(engine=settings.transcribe.engine, model=settings.transcribe.model,
+                            audio_sha256=audio_sha256, offset=round(offset, 2))
     return writeback.write(episode, body, provenance, settings.writeback)
 
 
@@ -139,7 +134,7 @@ def select(
             continue
         if retry_failed and episode.slug not in previously_failed:
             continue
-        if episode.state == "no-transcript-section":
+        if episode.state == EpisodeState.NO_TRANSCRIPT_SECTION:
             failures.append(Outcome(episode.slug, str(path), "failed", error=str(EpisodeError(
                 f"{path}: no '## Transcript' heading, so no place for a transcript"))))
         elif needs_work(episode, settings):

@@ -15,7 +15,6 @@ import json
 import logging
 import re
 import time
-import wave
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import AudioError
+from .audio import RATE, read_wav, sha256_of
 from .files import write_atomic
-from .models import Episode, Segment, Transcript, Word
+from .models import Diarization, Episode, Segment, Transcript, Word
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -33,7 +32,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
-RATE = 16000
 FRAME_S = 0.01  # resemblyzer's mel hop: one frame per 10 ms
 WINDOW_FRAMES = 150  # 1.5 s: long enough for a stable voice embedding, short enough for turns
 HOP_FRAMES = 50  # every speech frame is seen by three windows, so it gets a majority vote
@@ -88,28 +86,18 @@ def diarize(
     labels = _read_cache(cache_file, len(words))
     if labels is None:
         started = time.monotonic()
-        labels = assign_speakers(words, load_wav(wav_path), count, options)
+        labels = assign_speakers(words, read_wav(wav_path), count, options)
         log.info("diarized %s in %.1f s: %d speakers", wav_path, time.monotonic() - started, len(set(labels)))
         _write_cache(cache_file, labels)
 
     display, source = name_speakers(words, labels, names, names_from)
     speakers = [display[label] for label in labels]
-    info = {"engine": "resemblyzer", "speakers": len(set(labels)), "names": source}
-    return _with_speakers(transcript, speakers, info)
+    return _with_speakers(transcript, speakers, Diarization("resemblyzer", len(set(labels)), source))
 
 
 def enabled(episode: Episode | None, options: Options) -> bool:
     """Off for the run (`diarize = false`) or for one episode (`[extra] diarize = false`)."""
-    if not options.diarize:
-        return False
-    if episode is None:
-        return True
-    fm = episode.front_matter or {}
-    extra = fm.get("extra") if isinstance(fm.get("extra"), dict) else {}
-    for table in (extra, fm):
-        if table.get("diarize") is False:
-            return False
-    return True
+    return options.diarize and (episode is None or episode.diarize)
 
 
 # --- cache -------------------------------------------------------------------------------
@@ -118,12 +106,8 @@ def enabled(episode: Episode | None, options: Options) -> bool:
 def cache_key(wav_path: Path, transcript: Transcript, count: int | None, options: Options) -> str:
     """Audio bytes + word timings/texts + what changes the labels: a new key for any of them."""
     digest = hashlib.sha256()
-    if transcript.audio_sha256:  # the source audio's hash, already known: no second read
-        digest.update(transcript.audio_sha256.encode())
-    else:
-        with Path(wav_path).open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
+    # The source audio's hash, already known: no second read of the audio.
+    digest.update((transcript.audio_sha256 or sha256_of(Path(wav_path))).encode())
     words = [[round(w.start, 3), round(w.end, 3), w.text] for w in transcript.words]
     settings = {
         "version": CACHE_VERSION,
@@ -152,26 +136,6 @@ def _write_cache(path: Path, labels: list[int]) -> None:
 
 
 # --- audio and embeddings ------------------------------------------------------------------
-
-
-def load_wav(path: Path) -> np.ndarray:
-    """Float samples in [-1, 1] at 16 kHz mono (the audio stage's wav; anything else resampled)."""
-    try:
-        with wave.open(str(path), "rb") as fh:
-            if fh.getframerate() == RATE and fh.getnchannels() == 1 and fh.getsampwidth() == 2:
-                raw = fh.readframes(fh.getnframes())
-                return np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
-    except (wave.Error, EOFError):
-        pass
-    except OSError as exc:
-        raise AudioError(f"{path}: {exc}") from exc
-    import librosa
-
-    try:
-        samples, _ = librosa.load(str(path), sr=RATE, mono=True)
-    except Exception as exc:  # librosa raises whatever its backend raises
-        raise AudioError(f"{path}: {exc}") from exc
-    return samples.astype(np.float32)
 
 
 @functools.lru_cache(maxsize=1)
@@ -588,7 +552,7 @@ def name_speakers(
     return chosen, source
 
 
-def _with_speakers(transcript: Transcript, speakers: Sequence[str], info: dict[str, Any]) -> Transcript:
+def _with_speakers(transcript: Transcript, speakers: Sequence[str], info: Diarization) -> Transcript:
     it = iter(speakers)
     segments: list[Segment] = []
     for seg in transcript.segments:
@@ -597,5 +561,5 @@ def _with_speakers(transcript: Transcript, speakers: Sequence[str], info: dict[s
     return replace(
         transcript,
         segments=tuple(segments),
-        options={**transcript.options, "diarization": info},
+        diarization=info,
     )

@@ -10,16 +10,17 @@ import click
 from . import episodes
 from .config import Settings
 from .errors import PipelineError
+from .models import EpisodeState
 from .timecode import format_timestamp
 from .workspace import Report
 
 STATE_TEXT = {
-    "pending": "pending",
-    "generated": "transcribed, not reviewed",
-    "reviewed": "reviewed",
-    "edited": "edited by a person",
-    "human": "human-written",
-    "no-transcript-section": "no transcript section",
+    EpisodeState.PENDING: "pending",
+    EpisodeState.GENERATED: "transcribed, not reviewed",
+    EpisodeState.REVIEWED: "reviewed",
+    EpisodeState.EDITED: "edited by a person",
+    EpisodeState.HUMAN: "human-written",
+    EpisodeState.NO_TRANSCRIPT_SECTION: "no transcript section",
 }
 
 
@@ -67,9 +68,9 @@ def print_status(paths: Sequence[Path], settings: Settings) -> int:
             continue
         state = STATE_TEXT.get(ep.state, ep.state)
         detail = ""
-        if ep.audio_url is None and ep.state == "pending":
+        if ep.audio_url is None and ep.state == EpisodeState.PENDING:
             state = "no audio URL"
-        elif ep.slug in failures and ep.state == "pending":
+        elif ep.slug in failures and ep.state == EpisodeState.PENDING:
             state, detail = "failed", failures[ep.slug]
         rows.append([ep.slug, state, detail or str(path)])
     if not rows:

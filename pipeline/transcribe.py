@@ -14,13 +14,12 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from . import audio
 from .engines import Options, Progress, get_engine
 from .errors import AudioError
 from .files import write_atomic
-from .models import Transcript, transcript_from_dict, transcript_to_dict
+from .models import Decoding, Transcript, transcript_from_dict, transcript_to_dict
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +66,15 @@ def transcribe(
         return transcript_from_dict(json.loads(cached.read_text(encoding="utf-8")))
 
     prepared = prepared or audio.prepare(audio_path, cache_dir, sha256=sha)
-    engine = get_engine(options)
+    engine = get_engine(options, cache_dir / "models")
     started = time.monotonic()
     with _Reporter(audio_path, prepared.duration, progress) as report:
         result = engine.transcribe(prepared.path, prepared.duration, prompt, report)
     if not result.words:
         raise AudioError(f"{audio_path}: no speech found in {prepared.duration:.1f} s of audio")
-    used: dict[str, Any] = {**dataclasses.asdict(options), "device": engine.device,
-                            "compute_type": engine.compute_type, "prompt": prompt}
-    result = dataclasses.replace(result, options=used, audio_sha256=sha)
+    decoding = Decoding(engine.device, engine.compute_type, prompt, options.beam_size, options.batch_size,
+                        options.vad, options.language, options.condition_on_previous_text)
+    result = dataclasses.replace(result, decoding=decoding, audio_sha256=sha)
     elapsed = time.monotonic() - started
     log.info("transcribed %s (%.1f s) with %s in %.1f s (%.2fx real time)", audio_path,
              prepared.duration, engine.name, elapsed, elapsed / max(prepared.duration, 1e-9))

@@ -21,13 +21,12 @@ from pathlib import Path
 
 from .errors import ConfigError
 from .models import Episode, Transcript, Word
+from .text import normalize
 
 # Whisper keeps at most n_text_ctx // 2 - 1 = 223 prompt tokens; stay a little under.
 PROMPT_TOKENS = 220
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _URL = re.compile(r"(?:https?://|mailto:|www\.)\S+")
-_TIMESTAMP_LINE = re.compile(r"^\s*[-*]\s*\[?@?\d{1,2}:\d{2}(?::\d{2})?\]?\s*-?")
-_TRANSCRIPT_HEADING = re.compile(r"^#{1,6}\s*transcript", re.I | re.M)
 _WORD = re.compile(r"[A-Za-z][\w'’+#.-]*[\w+#]|[A-Za-z]")
 # Capitalised for grammar, not because they are names.
 _COMMON = {
@@ -97,20 +96,13 @@ def count_tokens(text: str) -> int:
 
 
 def show_notes(episode: Episode) -> str:
-    """The episode body before any transcript, without URLs and timestamp lines."""
-    body = episode.body
-    if m := _TRANSCRIPT_HEADING.search(body):
-        body = body[: m.start()]
-    lines = [line for line in body.splitlines() if not _TIMESTAMP_LINE.match(line)]
-    return _URL.sub(" ", _LINK.sub(r"\1", "\n".join(lines)))
+    """The show notes (`Episode.show_notes`: no transcript, no timestamp list) without URLs."""
+    return _URL.sub(" ", _LINK.sub(r"\1", episode.show_notes))
 
 
 def link_texts(episode: Episode) -> list[str]:
-    body = episode.body
-    if m := _TRANSCRIPT_HEADING.search(body):
-        body = body[: m.start()]
     texts = []
-    for text in _LINK.findall(body):
+    for text in _LINK.findall(episode.show_notes):
         text = text.strip().lstrip("@").strip()
         # short names ("Actix", "Tokio Tower"), not sentences or "e-mail"
         if text and len(text.split()) <= 4 and re.search(r"[A-Z0-9]", text) and not _URL.match(text):
@@ -200,10 +192,6 @@ def _sentence(text: str) -> str:
 
 # ---- post-correction ---------------------------------------------------------------------------
 
-def _key(text: str) -> str:
-    return re.sub(r"[^\w']+", "", text.lower())
-
-
 def apply_glossary(transcript: Transcript, glossary: Glossary | None) -> Transcript:
     """Replace each sound-alike (one or more words, case and punctuation ignored) by its written
     form; also fix the case of the written form itself. Times span the replaced words."""
@@ -212,7 +200,7 @@ def apply_glossary(transcript: Transcript, glossary: Glossary | None) -> Transcr
     rules: dict[tuple[str, ...], str] = {}
     for sound, written in glossary.entries:
         for phrase in (sound, written):
-            key = tuple(k for k in (_key(w) for w in phrase.split()) if k)
+            key = tuple(k for k in (normalize(w) for w in phrase.split()) if k)
             if key:
                 rules.setdefault(key, written)
     longest = max(len(k) for k in rules)
@@ -229,7 +217,7 @@ def _replace_words(words: list[Word], rules: dict[tuple[str, ...], str], longest
     out: list[Word] = []
     changed = False
     i = 0
-    keys = [_key(w.text) for w in words]
+    keys = [normalize(w.text) for w in words]
     while i < len(words):
         for n in range(min(longest, len(words) - i), 0, -1):
             written = rules.get(tuple(keys[i: i + n]))

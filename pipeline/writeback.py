@@ -26,7 +26,7 @@ import re
 import stat
 import tempfile
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ import tomli_w
 from . import episodes
 from .episodes import Layout, canonical, content, sha256_text
 from .errors import ConcurrentEditError, HumanTranscriptError, WritebackError
-from .models import Episode
+from .models import Episode, EpisodeState, Provenance
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,6 @@ class WriteResult:
     message: str
 
 
-_OWN_KEYS = ("engine", "model", "generated", "audio_sha256", "transcript_sha256", "reviewed")
 _TABLE_HEADER = re.compile(r"^\s*\[\s*extra\s*\.\s*transcript\s*\]\s*(#.*)?$")
 _ANY_HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_\-.\"' ]+?)\s*\]\]?\s*(#.*)?$")
 
@@ -205,16 +204,11 @@ def _put_block(lay: Layout, block: list[str], first: int, last: int, empty_secti
     return lines[:first] + inserted + lines[last + 1 :]
 
 
-def _provenance(given: dict[str, Any], body: str) -> dict[str, Any]:
+def _provenance(given: Provenance, body: str) -> dict[str, Any]:
+    """The table to write: `given`, stamped now, with the body's hash, not reviewed."""
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    table: dict[str, Any] = {k: given[k] for k in ("engine", "model") if given.get(k) is not None}
-    table["generated"] = given.get("generated") or now
-    if given.get("audio_sha256") is not None:
-        table["audio_sha256"] = given["audio_sha256"]
-    table["transcript_sha256"] = sha256_text(body)
-    table["reviewed"] = False
-    table.update({k: v for k, v in given.items() if k not in _OWN_KEYS and v is not None})
-    return table
+    return replace(given, generated=given.generated or now, transcript_sha256=sha256_text(body),
+                   reviewed=False).to_table()
 
 
 def _without_time(table: dict[str, Any]) -> dict[str, Any]:
@@ -229,21 +223,21 @@ def _diff(path: Path, old: str, new: str) -> str:
     return "".join(x if x.endswith("\n") else x + "\n\\ No newline at end of file\n" for x in lines)
 
 
-def _refuse(path: Path, state: str) -> None:
+def _refuse(path: Path, state: EpisodeState) -> None:
     reasons = {
-        "no-transcript-section": "no '## Transcript' heading to write under; add one with the placeholder line",
-        "human": "the transcript section holds text the pipeline did not write; left alone",
-        "edited": "the generated transcript was edited since it was written; left alone (--force does not override)",
-        "reviewed": "the transcript is marked reviewed; left alone (--force does not override)",
+        EpisodeState.NO_TRANSCRIPT_SECTION: "no '## Transcript' heading to write under; add one with the placeholder line",
+        EpisodeState.HUMAN: "the transcript section holds text the pipeline did not write; left alone",
+        EpisodeState.EDITED: "the generated transcript was edited since it was written; left alone (--force does not override)",
+        EpisodeState.REVIEWED: "the transcript is marked reviewed; left alone (--force does not override)",
     }
-    error = WritebackError if state == "no-transcript-section" else HumanTranscriptError
+    error = WritebackError if state == EpisodeState.NO_TRANSCRIPT_SECTION else HumanTranscriptError
     raise error(f"{path}: {reasons[state]}")
 
 
-def write(episode: Episode, body: str, provenance: dict[str, Any], options: Options = Options()) -> WriteResult:
+def write(episode: Episode, body: str, provenance: Provenance, options: Options = Options()) -> WriteResult:
     """Put `body` (rendered markdown, no wrapper) into the episode file, or say why not."""
     path = episode.path
-    placeholders = getattr(episode, "placeholders", episodes.PLACEHOLDERS)
+    placeholders = episode.placeholders or episodes.PLACEHOLDERS
     lay, front_matter = episodes.layout(path, episode.text, placeholders)
     state = episodes.state_of(lay)
     new_body = canonical(body)
@@ -251,7 +245,7 @@ def write(episode: Episode, body: str, provenance: dict[str, Any], options: Opti
         raise WritebackError(f"{path}: the transcript is empty; nothing written")
     table = _provenance(provenance, new_body)
 
-    if state == "generated":
+    if state == EpisodeState.GENERATED:
         assert lay.body is not None and lay.provenance is not None
         old_body = "\n".join(content(x) for x in lay.lines[lay.body[0] : lay.body[1] + 1])
         same = old_body == new_body and _without_time(lay.provenance) == _without_time(_roundtrip(table))
@@ -260,7 +254,7 @@ def write(episode: Episode, body: str, provenance: dict[str, Any], options: Opti
         first, last = _old_block(lay, options)
         lines = _put_block(lay, _block(new_body, options), first, last, empty_section=False)
         what = "regenerated (replaced the pipeline's own unreviewed transcript)"
-    elif state == "pending":
+    elif state == EpisodeState.PENDING:
         assert lay.placeholder is not None
         empty = lay.placeholder == lay.heading
         lines = _put_block(lay, _block(new_body, options), lay.placeholder, lay.placeholder, empty)
@@ -283,7 +277,7 @@ def write(episode: Episode, body: str, provenance: dict[str, Any], options: Opti
 def _check_recognisable(path: Path, text: str, placeholders: tuple[str, ...]) -> None:
     """What we write must read back as our own transcript, or a rerun could not replace it."""
     lay, _ = episodes.layout(path, text, placeholders)
-    if episodes.state_of(lay) != "generated":
+    if episodes.state_of(lay) != EpisodeState.GENERATED:
         raise WritebackError(f"{path}: the written transcript would not be recognised; nothing written")
 
 
@@ -293,31 +287,13 @@ def approve(path: Path) -> None:
     text = episodes.read_text(path)
     lay, front_matter = episodes.layout(path, text)
     state = episodes.state_of(lay)
-    if state == "reviewed":
+    if state == EpisodeState.REVIEWED:
         return
-    if state not in ("generated", "edited") or lay.provenance is None:
+    if state not in (EpisodeState.GENERATED, EpisodeState.EDITED) or lay.provenance is None:
         raise WritebackError(f"{path}: no generated transcript to approve (state: {state})")
     table = dict(lay.provenance, reviewed=True)
     lines = with_provenance(path, list(lay.lines), lay, front_matter, table)
     _replace_atomically(path, text.encode("utf-8"), "\n".join(lines).encode("utf-8"))
-
-
-def transcript_body(episode: Episode, options: Options = Options()) -> str | None:
-    """The transcript text in the file (between the wrapper lines), None when there is none."""
-    placeholders = getattr(episode, "placeholders", episodes.PLACEHOLDERS)
-    lay, _ = episodes.layout(episode.path, episode.text, placeholders)
-    state = episodes.state_of(lay)
-    if lay.heading is None or state == "pending":
-        return None
-    if lay.body is not None:
-        return "\n".join(content(x) for x in lay.lines[lay.body[0] : lay.body[1] + 1])
-    section = [content(x) for x in lay.lines[lay.heading + 1 :]]
-    if options.wrapper_open:
-        opens = [i for i, x in enumerate(section) if x.strip() == options.wrapper_open.strip()]
-        closes = [i for i, x in enumerate(section) if x.strip() == options.wrapper_close.strip()]
-        if opens and closes and closes[-1] > opens[0]:
-            section = section[opens[0] + 1 : closes[-1]]
-    return canonical("\n".join(section)) or None
 
 
 # --- the file ---------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import random
+import re
 
 import pytest
 
@@ -249,8 +250,6 @@ def test_no_speech_gives_headings_only():
 
 def test_bad_options_are_refused():
     with pytest.raises(ValueError):
-        Options(heading_level=7)
-    with pytest.raises(ValueError):
         Options(max_paragraph_words=5, min_paragraph_words=4)
 
 
@@ -281,7 +280,7 @@ def test_shifted_show_notes_are_detected_and_corrected(shift):
     t, truth = topical_episode()
     chapters = [Chapter(float(int(start + shift)), title, n) for n, (start, title) in enumerate(truth)]
     a = align(t, chapters)
-    assert abs(a.offset + shift) <= 1.0 and a.offset == a.offset_estimate
+    assert abs(a.offset + shift) <= 1.0
     placed = [(s.chapter.title, s.paragraphs[0].start) for s in a.sections if s.chapter]
     assert placed == [(title, start) for start, title in truth]
     assert any("applied" in w and "not applied" not in w for w in a.warnings)
@@ -292,7 +291,7 @@ def test_no_offset_is_invented_when_titles_match_nothing():
     chapters = [Chapter(float(int(start + 39)), f"Zebra {k} quokka", n) for n, (start, k) in
                 enumerate(zip((s for s, _ in truth), "abcdef"))]
     a = align(t, chapters)
-    assert a.offset == 0.0 and a.offset_estimate == 0.0
+    assert a.offset == 0.0 and not any("offset" in w for w in a.warnings)
 
 
 def test_no_offset_when_the_show_notes_are_right():
@@ -305,8 +304,10 @@ def test_offset_estimate_is_reported_but_not_applied_when_detection_is_off():
     t, truth = topical_episode()
     a = align(t, [Chapter(float(int(s + 39)), title, n) for n, (s, title) in enumerate(truth)],
               Options(detect_offset=False))
-    assert a.offset == 0.0 and abs(a.offset_estimate + 39) <= 1.0
-    assert any("not applied" in w for w in a.warnings)
+    assert a.offset == 0.0
+    [warning] = [w for w in a.warnings if "not applied" in w]
+    estimate = float(re.search(r"offset ([-+][\d.]+) s not applied", warning).group(1))
+    assert abs(estimate + 39) <= 1.0
 
 
 def test_a_single_matching_chapter_is_not_enough_evidence():

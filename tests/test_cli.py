@@ -13,6 +13,7 @@ import pytest
 from conftest import REPO, SHARED_EPISODES
 from pipeline import config, run
 from pipeline.errors import ConfigError
+from pipeline.models import Provenance
 
 PLACEHOLDER = "Transcript for this episode is coming soon."
 
@@ -37,7 +38,7 @@ def test_flags_override_pyproject_settings(tmp_path):
         '[tool.pipeline]\nmodel = "small.en"\nheading_level = 3\nspeaker_names = ["A", "B"]\n')
     settings = config.load({"model": "base.en"}, pyproject=tmp_path / "pyproject.toml")
     assert settings.transcribe.model == "base.en"
-    assert settings.align.heading_level == 3
+    assert settings.render.heading_level == 3
     assert settings.speakers.speaker_names == ("A", "B")
 
 
@@ -98,7 +99,7 @@ def test_approve_marks_a_generated_transcript_reviewed(tmp_path):
     from pipeline import episodes, writeback
 
     loaded = episodes.load(path, episodes.Options())
-    writeback.write(loaded, "[00:00:01] Hello there.", {"engine": "faster-whisper", "model": "tiny.en"},
+    writeback.write(loaded, "[00:00:01] Hello there.", Provenance(engine="faster-whisper", model="tiny.en"),
                     writeback.Options())
     proc = cli("approve", "ep", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -235,3 +235,70 @@ def test_a_timestamps_heading_inside_the_transcript_is_not_the_chapter_list(tmp_
     ep = episodes.load(write(tmp_path, "inside.md", text))
     assert ep.chapters == ()
     assert ep.state == "human"
+
+
+NOTES = """+++
+title = "Tools"
+[extra]
+episode_url = "https://example.com/a.mp3"
+diarize = false
+[extra.transcript]
+engine = "faster-whisper"
+model = "tiny.en"
+reviewed = true
+offset = -2.5
++++
+Armin Ronacher talks about Sentry.
+
+### Transcription tools
+We compare Whisper and Kaldi.
+
+```
+## Transcript
+Inside a code block: Tokio
+```
+
+### Timestamps
+- 0:37 - Getting into Rust
+- 2:19 - Abstractions
+
+## Transcript
+
+Transcript for this episode is coming soon.
+"""
+
+
+def test_show_notes_stop_at_the_real_transcript_heading_and_drop_the_timestamp_list(tmp_path: Path) -> None:
+    ep = episodes.load(write(tmp_path, "tools.md", NOTES))
+    # "### Transcription tools" and a "## Transcript" line in a code fence do not end the notes.
+    assert "Whisper and Kaldi" in ep.show_notes and "Tokio" in ep.show_notes
+    assert "Getting into Rust" not in ep.show_notes and "0:37" not in ep.show_notes
+    assert "coming soon" not in ep.show_notes
+    assert [c.title for c in ep.chapters] == ["Getting into Rust", "Abstractions"]
+    from pipeline import vocabulary
+
+    assert "Kaldi" in vocabulary.build_prompt(ep)
+
+
+def test_the_extra_table_is_parsed_once_into_typed_fields(tmp_path: Path) -> None:
+    from pipeline.models import EpisodeState, Provenance
+
+    ep = episodes.load(write(tmp_path, "tools.md", NOTES))
+    assert ep.state is EpisodeState.REVIEWED and ep.state == "reviewed"
+    assert ep.provenance == Provenance(engine="faster-whisper", model="tiny.en", reviewed=True, offset=-2.5)
+    assert ep.diarize is False
+    assert ep.placeholders == episodes.PLACEHOLDERS
+    plain = episodes.load(write(tmp_path, "plain.md", NOTES.replace("diarize = false\n", "")
+                                .replace("[extra.transcript]\nengine", "[extra.nothing]\nengine")))
+    assert plain.provenance is None and plain.diarize is True and plain.state is EpisodeState.PENDING
+    with pytest.raises(EpisodeError, match=r"bad\.md: \[extra\] diarize must be true or false"):
+        episodes.load(write(tmp_path, "bad.md", NOTES.replace("diarize = false", 'diarize = "no"')))
+
+
+def test_provenance_table_keeps_its_key_order_and_leaves_out_unset_values() -> None:
+    from pipeline.models import Provenance
+
+    table = Provenance(engine="e", model="m", audio_sha256="a", offset=0.0).to_table()
+    assert list(table) == ["engine", "model", "audio_sha256", "reviewed", "offset"]
+    assert Provenance.from_table({**table, "unknown": 1}) == Provenance(engine="e", model="m", audio_sha256="a",
+                                                                       offset=0.0)

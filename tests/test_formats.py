@@ -123,3 +123,18 @@ def test_cues_end_at_silences_and_never_overlap():
     gaps = [(w.end, n.start) for w, n in zip(words, words[1:]) if n.start - w.end > 1.0]
     for lo, hi in gaps:
         assert not any(c.start < lo and c.end > hi for c in cs)
+
+
+def test_transcripts_saved_before_typed_decoding_still_load() -> None:
+    from pipeline.models import Decoding, Diarization, transcript_from_dict, transcript_to_dict
+
+    old = {"segments": [], "language": "en", "duration": 1.0, "engine": "faster-whisper", "model": "tiny.en",
+           "audio_sha256": "ab", "options": {
+               "engine": "faster-whisper", "model": "tiny.en", "device": "cpu", "compute_type": "int8",
+               "threads": 0, "beam_size": 5, "batch_size": 4, "vad": True, "language": "en", "vocabulary": True,
+               "glossary": None, "condition_on_previous_text": False, "prompt": "Armin.",
+               "diarization": {"engine": "resemblyzer", "speakers": 2, "names": "episode"}}}
+    t = transcript_from_dict(old)
+    assert t.decoding == Decoding("cpu", "int8", "Armin.", 5, 4, True, "en", False)
+    assert t.diarization == Diarization("resemblyzer", 2, "episode")
+    assert transcript_from_dict(transcript_to_dict(t)) == t

@@ -7,15 +7,23 @@ import re
 
 from align_fakes import build, check_golden, golden_episode
 from conftest import SHARED_EPISODES
-from pipeline.align import Options, align
-from pipeline.render import display_names, escape, render_markdown
+import pytest
+
+from pipeline import align as align_stage
+from pipeline.align import align
+from pipeline.render import Options, display_names, escape, render_markdown
 
 PUBLISHED = re.compile(r"^\[\d\d:\d\d:\d\d\] (\*\*[^*\n]+:\*\* )?\S")
 
 
 def rendered(options: Options = Options(), speakers: bool = True) -> str:
     t, chapters = golden_episode(speakers)
-    return render_markdown(align(t, chapters, options), options)
+    return render_markdown(align(t, chapters), options)
+
+
+def test_bad_heading_level_is_refused():
+    with pytest.raises(ValueError, match="heading_level"):
+        Options(heading_level=7)
 
 
 def test_golden_transcript_with_speakers_headings_and_continuations():
@@ -117,20 +125,20 @@ def test_people_sharing_a_first_name_keep_their_full_names():
 
 def test_continuation_by_the_same_speaker_drops_the_name_but_a_heading_brings_it_back():
     t = build([("Ann Lee", "First thought goes here and on.", 2.0), ("Ann Lee", "Second thought after a pause.", 0.5)])
-    options = Options(paragraph_pause=1.0)
-    text = render_markdown(align(t, [], options), options)
+    options = align_stage.Options(paragraph_pause=1.0)
+    text = render_markdown(align(t, [], options))
     assert text == ("[00:00:00] **Ann Lee:** First thought goes here and on.\n\n"
                     "[00:00:04] Second thought after a pause.\n")
     from pipeline.models import Chapter
 
-    text = render_markdown(align(t, [Chapter(int(t.segments[1].start), "Next", 1)], options), options)
+    text = render_markdown(align(t, [Chapter(int(t.segments[1].start), "Next", 1)], options))
     assert text.endswith("## Next\n\n[00:00:04] **Ann:** Second thought after a pause.\n")
 
 
 def test_review_marks_follow_each_run_of_low_confidence_words_only_when_asked():
     t = build([("A", "We use the tokyo@0.2 runtime@0.3 for async@0.1 work.", 0.5)])
     marked = Options(mark_low_confidence=True, review_threshold=0.5)
-    text = render_markdown(align(t, [], marked), marked)
+    text = render_markdown(align(t, []), marked)
     assert "tokyo runtime (_needs review_ 00:01) for async (_needs review_ 00:02) work." in text
     assert "needs review" not in render_markdown(align(t, []), Options())
 

@@ -238,7 +238,7 @@ def _settings(root: Path, **values: object) -> config.Settings:
 def _write_pages(slugs: list[str], settings: config.Settings) -> list[Path]:
     return review.write_pages(slugs, settings.workspace, settings.episodes_dir, episode_options=settings.episodes,
                               align_options=settings.align, flag_options=settings.flags,
-                              threshold=settings.align.review_threshold)
+                              threshold=settings.render.review_threshold)
 
 
 def test_write_pages_for_every_transcribed_episode_and_names_missing_ones(tmp_path: Path) -> None:

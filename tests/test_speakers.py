@@ -121,7 +121,7 @@ def test_two_voices_attributed_with_names_from_front_matter(two_voices, tmp_path
     right = sum(w.speaker == t for w, t in zip(words, _truth_speakers(words, truth)))
     assert right / len(words) >= 0.95, f"{right}/{len(words)} words attributed correctly"
     assert [w.text for w in words] == [w.text for w in transcript.words]
-    assert out.options["diarization"]["names"] == "episode"
+    assert out.diarization.names == "episode"
 
 
 def test_front_matter_names_follow_order_of_first_appearance(two_voices, tmp_path):
@@ -137,7 +137,7 @@ def test_front_matter_names_follow_order_of_first_appearance(two_voices, tmp_pat
 def test_names_from_text_cues(two_voices, tmp_path):
     wav, transcript, truth, _ = two_voices
     out = speakers.diarize(transcript, wav, None, speakers.Options(), tmp_path / "cache")
-    assert out.options["diarization"]["names"] == "text"
+    assert out.diarization.names == "text"
     right = sum(w.speaker == t for w, t in zip(out.words, _truth_speakers(out.words, truth)))
     assert right / len(out.words) >= 0.95, {w.speaker for w in out.words}
 
@@ -161,7 +161,7 @@ def test_setting_names_and_count_are_used(three_voices, tmp_path):
     rename = {"Host": "Ana Host", "Storage": "Bo Storage", "Planner": "Cy Planner"}
     right = sum(w.speaker == rename[t] for w, t in zip(out.words, _truth_speakers(out.words, truth)))
     assert right / len(out.words) >= 0.95
-    assert out.options["diarization"]["names"] == "setting"
+    assert out.diarization.names == "setting"
 
 
 def test_single_real_speaker_gets_one_label_and_her_own_name(whisper, shared_audio, tmp_path):

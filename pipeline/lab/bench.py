@@ -169,7 +169,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
         # before every run, so this is never a cache hit.
         settings = _settings(Path(spec["workspace"]), transcribe=engines.Options(**spec["options"]))
         episode = episodes.load(Path(spec["episode"]), settings.episodes)
-        engines.get_engine(settings.transcribe, settings.workspace.cache_dir)
+        engines.get_engine(settings.transcribe, settings.workspace.cache_dir / "models")
         result["load_seconds"] = time.perf_counter() - started
         prepared = audio.prepare(Path(spec["audio"]), settings.workspace.cache_dir)
         t = run.transcribe_episode(episode, prepared, settings)
