@@ -3,7 +3,7 @@ PY := .venv/bin/python
 PIP := .venv/bin/pip
 ARGS ?=
 
-.PHONY: install transcribe test demo eval bench status review sysdeps clean
+.PHONY: install transcribe test lint demo eval bench status review sysdeps clean
 
 .venv/.installed: pyproject.toml
 	@$(MAKE) --no-print-directory sysdeps
@@ -43,6 +43,12 @@ review: install
 
 test: install
 	$(PY) -m pytest -q $(ARGS)
+
+# ruff (mistakes, import order; no reformatting) on pipeline/ and tests/, mypy --strict on pipeline/
+# (the lab excepted); both configured in pyproject.toml.
+lint: install
+	$(PY) -m ruff check pipeline tests
+	$(PY) -m mypy
 
 demo: install
 	$(PY) -m pipeline demo $(ARGS)

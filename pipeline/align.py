@@ -12,8 +12,8 @@ in order, whatever the rules below decide.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from .models import Alignment, Chapter, Paragraph, Section, Transcript, Word
 from .offset import Boundaries, estimate_offset, norm_title

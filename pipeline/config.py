@@ -78,7 +78,8 @@ def read_pyproject(path: Path = Path("pyproject.toml")) -> dict[str, Any]:
         return {}
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh).get("tool", {}).get("pipeline", {})
+            table: dict[str, Any] = tomllib.load(fh).get("tool", {}).get("pipeline", {})
+            return table
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
 

@@ -16,11 +16,12 @@ import random
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -104,7 +105,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
@@ -274,7 +275,7 @@ class _Fetch:
     def _delay(self, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, self.opts.max_backoff)
-        base = self.opts.backoff * 2 ** (self.attempts - 1)
+        base = self.opts.backoff * 2.0 ** (self.attempts - 1)
         # Jitter spreads out many clients that failed together, without ever waiting 0.
         return min(self.opts.max_backoff, base * random.uniform(0.5, 1.0))
 
@@ -420,7 +421,7 @@ class _Fetch:
                     f"206 with Content-Range {resp.headers.get('Content-Range')!r} does not continue "
                     f"byte {offset}; starting over", retry_after=0,
                 )
-            total = span[2] if span[2] is not None else span[1] + 1
+            total: int | None = span[2] if span[2] is not None else span[1] + 1
             mode = "ab"
         else:
             if offset:
@@ -509,7 +510,7 @@ class _Fetch:
             "etag": self.validators["etag"],
             "last_modified": self.validators["last_modified"],
             "content_type": self.content_type,
-            "fetched_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "fetched_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         write_atomic(final.with_name(final.name + ".json"), json.dumps(meta, indent=2) + "\n")
         for other in AUDIO_EXTS:  # an older download of this episode in another format
@@ -564,7 +565,8 @@ def _cause(exc: Exception) -> str:
     """The innermost reason, not urllib3's nested reprs: 'cannot resolve host x', 'refused'."""
     text = str(exc)
     if "NameResolutionError" in text or "Name or service not known" in text:
-        return f"cannot resolve host {urlsplit(exc.request.url).hostname if exc.request else ''}".strip()
+        request = getattr(exc, "request", None)
+        return f"cannot resolve host {urlsplit(request.url).hostname if request else ''}".strip()
     if "Connection refused" in text:
         return "connection refused"
     if "RemoteDisconnected" in text or "Connection aborted" in text:

@@ -217,7 +217,7 @@ def _gap_flags(index: WordIndex, duration: float, options: Options) -> list[Flag
 def _low_confidence_flags(index: WordIndex, threshold: float) -> list[Flag]:
     flags = []
     span: list[int] = []
-    for i, w in enumerate(index.words + [None]):  # type: ignore[operator]
+    for i, w in enumerate([*index.words, None]):
         low = w is not None and w.probability < threshold
         if low and not (span and i in index.para_starts):
             span.append(i)

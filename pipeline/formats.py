@@ -9,9 +9,10 @@ speaker changes, the JSON transcript (`version` 1.0.0, segments of `speaker`, `s
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Iterator, Sequence
+from typing import ClassVar
 
 from .files import write_atomic
 from .models import Alignment, Chapter, Word

@@ -32,7 +32,7 @@ class Boundaries:
     hi: tuple[float, ...]
 
     @classmethod
-    def of(cls, words: Sequence[Word], starts: Sequence[int]) -> "Boundaries":
+    def of(cls, words: Sequence[Word], starts: Sequence[int]) -> Boundaries:
         lo = tuple(words[s - 1].end if s > 0 else float("-inf") for s in starts)
         return cls(lo, tuple(words[s].start for s in starts))
 

@@ -19,7 +19,6 @@ from .models import Alignment, Paragraph, Word
 from .timecode import format_timestamp
 
 
-
 @dataclass(frozen=True)
 class Options:
     heading_level: int = 2  # `##` chapter headings

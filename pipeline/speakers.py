@@ -251,7 +251,7 @@ def cluster(
     if len(np.unique(labels)) == 1:
         return np.zeros(n, dtype=int)
     centres = _centres(x, labels)
-    return np.argmax(embeds @ centres.T, axis=1)
+    return np.asarray(np.argmax(embeds @ centres.T, axis=1))
 
 
 def _agglomerative(x: np.ndarray, k: int) -> np.ndarray:
@@ -259,12 +259,12 @@ def _agglomerative(x: np.ndarray, k: int) -> np.ndarray:
     one or two odd windows as a "speaker" and left both real voices in the other cluster."""
     from sklearn.cluster import AgglomerativeClustering
 
-    return AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(x)
+    return np.asarray(AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(x))
 
 
 def _centres(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
     centres = np.stack([x[labels == c].mean(axis=0) for c in np.unique(labels)])
-    return centres / np.linalg.norm(centres, axis=1, keepdims=True)
+    return np.asarray(centres / np.linalg.norm(centres, axis=1, keepdims=True))
 
 
 def _refine(x: np.ndarray, step: int, sample_labels: np.ndarray, rounds: int = 3) -> np.ndarray:
@@ -278,7 +278,7 @@ def _refine(x: np.ndarray, step: int, sample_labels: np.ndarray, rounds: int = 3
         if np.array_equal(new, labels):
             break
         labels = new
-    return labels
+    return np.asarray(labels)
 
 
 def _estimate(x: np.ndarray, step: int, max_speakers: int) -> np.ndarray:
@@ -296,7 +296,7 @@ def _estimate(x: np.ndarray, step: int, max_speakers: int) -> np.ndarray:
         if score > best_score + (SILHOUETTE_GAIN if best_k > 1 else 0.0):
             best_k, best_score, best = k, score, labels
     log.debug("estimated %d speakers (silhouette %.3f)", best_k, best_score)
-    return best
+    return np.asarray(best)
 
 
 def _drop_small(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -309,7 +309,7 @@ def _drop_small(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
     centres = _centres(x, labels)
     index = {c: i for i, c in enumerate(np.unique(labels))}
     big_centres = centres[[index[c] for c in big]]
-    return np.asarray(big)[np.argmax(x @ big_centres.T, axis=1)]
+    return np.asarray(np.asarray(big)[np.argmax(x @ big_centres.T, axis=1)])
 
 
 # --- words ---------------------------------------------------------------------------------

@@ -115,6 +115,6 @@ class _Reporter:
             self.next_log = seconds + self.duration / 10
             self.logged_end = seconds >= self.duration
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.close()

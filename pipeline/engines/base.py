@@ -10,6 +10,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
+import numpy as np
+
 from ..audio import RATE
 from ..models import Segment, Transcript, Word
 from ..text import normalize
@@ -146,7 +148,7 @@ def clean_segments(
     return tuple(out)
 
 
-def speech_clips(samples, threshold: float = 0.5) -> list[tuple[float, float]]:
+def speech_clips(samples: np.ndarray, threshold: float = 0.5) -> list[tuple[float, float]]:
     """Speech regions (seconds) by the silero VAD bundled with faster-whisper (offline)."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 

@@ -32,7 +32,7 @@ def read_ct2(path: Path) -> dict[str, np.ndarray]:
     data = Path(path).read_bytes()
     pos = 0
 
-    def take(fmt: str) -> tuple:
+    def take(fmt: str) -> tuple[Any, ...]:
         nonlocal pos
         values = struct.unpack_from("<" + fmt, data, pos)
         pos += struct.calcsize("<" + fmt)

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..errors import TranscribeError
 from ..models import Segment, Transcript, Word
 from .base import Engine, Progress, clean_segments, cpu_threads
+from .options import Options
 
 log = logging.getLogger(__name__)
 
@@ -15,7 +16,7 @@ log = logging.getLogger(__name__)
 class FasterWhisperEngine(Engine):
     name = "faster-whisper"
 
-    def __init__(self, options, cache_dir: Path | None = None) -> None:
+    def __init__(self, options: Options, cache_dir: Path | None = None) -> None:
         super().__init__(options, cache_dir)
         import ctranslate2
         from faster_whisper import BatchedInferencePipeline, WhisperModel

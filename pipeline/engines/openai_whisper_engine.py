@@ -11,10 +11,12 @@ import logging
 import types
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ..errors import TranscribeError
 from ..models import Segment, Transcript, Word
 from .base import Engine, Progress, clean_segments, cpu_threads, ct2_alignment_heads, speech_clips
+from .options import Options
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +26,7 @@ FRAMES_PER_SECOND = 100  # openai-whisper's progress counts mel frames (10 ms)
 class OpenAIWhisperEngine(Engine):
     name = "openai-whisper"
 
-    def __init__(self, options, cache_dir: Path | None = None) -> None:
+    def __init__(self, options: Options, cache_dir: Path | None = None) -> None:
         super().__init__(options, cache_dir)
         import torch
         import whisper
@@ -43,7 +45,7 @@ class OpenAIWhisperEngine(Engine):
         except Exception as exc:  # noqa: BLE001 - download, file and torch errors mean the same here
             raise TranscribeError(f"model {options.model!r} for openai-whisper: {exc}") from exc
 
-    def _load(self, whisper, torch, device: str):
+    def _load(self, whisper: Any, torch: Any, device: str) -> Any:
         ref = self.model_ref
         source = Path(ref.source)
         if source.is_dir() and (source / "model.bin").is_file():
@@ -114,7 +116,7 @@ class OpenAIWhisperEngine(Engine):
 
 
 @contextlib.contextmanager
-def _progress_from_tqdm(whisper, progress: Progress | None) -> Iterator[None]:
+def _progress_from_tqdm(whisper: Any, progress: Progress | None) -> Iterator[None]:
     """openai-whisper reports progress only to a tqdm bar; lend it one that calls `progress`."""
     if progress is None:
         yield
@@ -123,19 +125,21 @@ def _progress_from_tqdm(whisper, progress: Progress | None) -> Iterator[None]:
     namespace = whisper.transcribe.__globals__
     real = namespace["tqdm"]
 
+    report = progress
+
     class Relay:
-        def __init__(self, *args, **kwargs) -> None:
+        def __init__(self, *args: object, **kwargs: object) -> None:
             self.frames = 0
 
-        def __enter__(self):
+        def __enter__(self) -> Relay:
             return self
 
-        def __exit__(self, *exc) -> None:
+        def __exit__(self, *exc: object) -> None:
             return None
 
         def update(self, n: int) -> None:
             self.frames += n
-            progress(self.frames / FRAMES_PER_SECOND)
+            report(self.frames / FRAMES_PER_SECOND)
 
     namespace["tqdm"] = types.SimpleNamespace(tqdm=Relay)
     try:
