@@ -60,7 +60,7 @@ def transcript_of(*segments: Segment, duration: float | None = None) -> Transcri
 def one_section(transcript: Transcript, chapter: Chapter | None = None, offset: float = 0.0,
                 warnings: tuple[str, ...] = ()) -> Alignment:
     paragraphs = tuple(Paragraph(s.start, s.end, s.words, s.words[0].speaker) for s in transcript.segments)
-    return Alignment((Section(chapter, paragraphs),), offset, offset, warnings, transcript.duration)
+    return Alignment((Section(chapter, paragraphs),), offset, warnings, transcript.duration)
 
 
 def episode_of(chapters: tuple[Chapter, ...] = (), title: str = "Rust at Sentry", slug: str = "rust-at-sentry",
@@ -140,7 +140,7 @@ def test_chapter_flags_for_drift_offsets_warnings_and_unplaced_chapters() -> Non
     t = transcript_of(segment(a), segment(b), duration=120.0)
     alignment = Alignment(
         (Section(intro, (Paragraph(a[0].start, a[-1].end, a),)), Section(why, (Paragraph(b[0].start, b[-1].end, b),))),
-        5.0, 5.0,
+        5.0,
         ("chapter 'Debugging' (line 12) at 00:06:45 is after the end of the audio (00:02:00); dropped",),
         120.0,
     )
@@ -163,7 +163,7 @@ def test_flags_link_to_anchors_present_in_the_page() -> None:
     b = words_at("rust@0.1 is fast", 40.0)
     t = transcript_of(segment(a), segment(b, no_speech_prob=0.9))
     alignment = Alignment((Section(None, (Paragraph(0.0, a[-1].end, a),)),
-                           Section(why, (Paragraph(40.0, b[-1].end, b),))), 0.0, 0.0, (), t.duration)
+                           Section(why, (Paragraph(40.0, b[-1].end, b),))), 0.0, (), t.duration)
     page = review.render_page(episode_of((why,)), t, alignment, "audio.mp3")
     ids = set(re.findall(r'\sid="([^"]+)"', page))
     targets = re.findall(r'<li><a href="#([^"]+)"', page)

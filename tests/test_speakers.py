@@ -10,7 +10,7 @@ from scipy.optimize import linear_sum_assignment
 
 from pipeline import speakers
 from pipeline.lab import synth
-from pipeline.models import Episode, Segment, Transcript, Word
+from pipeline.models import Episode, EpisodeState, Segment, Transcript, Word
 
 HOST = {"voice": "en-us+m3", "speed": 165, "pitch": 40}
 GUEST = {"voice": "en-gb+f3", "speed": 150, "pitch": 65}
@@ -69,7 +69,8 @@ def _transcribe(model, wav: Path) -> Transcript:
 
 def _episode(tmp: Path, speakers_list: tuple[str, ...] = (), extra: dict | None = None) -> Episode:
     fm = {"title": "Test", "extra": dict(extra or {})}
-    return Episode(tmp / "index.md", "test", "Test", "", None, fm, "", (), speakers_list, "pending", "")
+    return Episode(tmp / "index.md", "test", "Test", "", None, fm, "", (), speakers_list, EpisodeState.PENDING, "",
+                   diarize=(extra or {}).get("diarize", True))
 
 
 def _truth_speakers(words: list[Word], truth: synth.Truth) -> list[str]:
