@@ -161,7 +161,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     elif stage == "decode":
         from .. import audio
 
-        result["duration"] = audio.prepare(Path(spec["audio"]), work / "cache").duration
+        result["duration"] = audio.prepare(Path(spec["audio"]), _settings(work).workspace.cache_dir).duration
     elif stage == "transcribe":
         from .. import audio, engines, episodes, models, run
 
@@ -184,7 +184,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
         settings = _settings(work)
         t = models.transcript_from_dict(json.loads(Path(spec["transcript"]).read_text()))
         episode = episodes.load(Path(spec["episode"]), settings.episodes)
-        prepared = audio.prepare(Path(spec["audio"]), Path(spec["workspace"]) / "cache")
+        prepared = audio.prepare(Path(spec["audio"]), _settings(Path(spec["workspace"])).workspace.cache_dir)
         started = time.perf_counter()  # the decode is the decode stage's, already in the cache
         out = run.label_speakers(episode, t, prepared, settings)
         result["speakers"] = len({w.speaker for w in out.words})
@@ -320,7 +320,8 @@ def bench_episode(ep: BenchEpisode, label: str, engines: Sequence[str], args: Be
     name = f"{ep.script.slug}.mp3"
     shutil.copyfile(ep.audio, media / name)
     episode_file = workdir / "episodes" / ep.script.slug / "index.md"
-    shared_cache = workdir / "cache"  # the decoded wav, reused by transcription and speakers
+    # The decoded wav in this folder's cache is reused by transcription and speakers.
+    shared_cache = _settings(workdir).workspace.cache_dir
 
     def measure(stage: str, engine: str = "", repeats: int = 1, **spec: Any) -> Row:
         runs = []

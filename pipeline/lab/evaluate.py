@@ -489,7 +489,7 @@ def run_episodes(eps: Sequence[EvalEpisode], args: EvalOptions, workdir: Path) -
     for ep in eps:
         slug = ep.script.slug
         outcome = outcomes.get(slug)
-        whisper = transcripts_dir / slug / "whisper.json"
+        whisper = settings.workspace.whisper_json(slug)
         if outcome is None or outcome.state == "failed" or not whisper.exists():
             why = outcome.error if outcome else "not processed"
             raise RuntimeError(f"{files[slug]}: the pipeline failed: {why}")
@@ -513,7 +513,7 @@ def real_clips(args: EvalOptions, workdir: Path, audio_dir: Path, limit: int | N
     from .. import audio, transcribe
 
     settings = settings_for(args, workdir / "episodes", workdir / "clips")
-    cache = workdir / "clips" / "cache"
+    cache = settings.workspace.cache_dir
     manifest = json.loads((audio_dir / "manifest.json").read_text())
     out = []
     for clip in manifest["clips"]:
