@@ -20,9 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline import audio, synth
+from pipeline import audio
 from pipeline.engines.base import Engine, ModelRef, Progress, clean_segments
 from pipeline.errors import AudioError
+from pipeline.lab import synth
 from pipeline.models import Segment, Transcript, Word
 
 NAME = "fake"

@@ -14,8 +14,8 @@ import pytest
 
 import fakes
 from conftest import cli
-from pipeline import synth
-from pipeline.demo import serve
+from pipeline.lab import synth
+from pipeline.lab.serve import serve
 
 PLACEHOLDER = "Transcript for this episode is coming soon."
 FAKES = '[tool.pipeline]\nengine = "fake"\ndiarizer = "fake"\nretries = 0\n'

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import synth
-from pipeline.demo import serve
+from pipeline.lab import synth
+from pipeline.lab.serve import serve
 
 from conftest import REPO
 
@@ -85,11 +85,11 @@ def test_transcribe_writes_transcript_with_chapter_headings(tmp_path, media, ser
 
 
 def test_second_concurrent_run_is_refused_by_the_lock(tmp_path, media, server):
-    from pipeline.run import lock
+    from pipeline.workspace import Workspace
 
     episode = make_episode(tmp_path, "demo", media, f"{server}/demo.mp3")
     before = episode.read_bytes()
-    with lock(tmp_path / "out"):
+    with Workspace(tmp_path / "out").lock():
         proc = pipeline("transcribe", "--transcripts-dir", "out", cwd=tmp_path)
     assert proc.returncode != 0
     assert "Another pipeline run is in progress" in proc.stderr

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 import fakes
-from pipeline import audio, episodes, speakers, synth
+from pipeline import audio, engines, episodes, speakers
 from pipeline import transcribe as tr
+from pipeline.lab import synth
 from pipeline.errors import AudioError, ConfigError
 
-OPTIONS = tr.Options(engine=fakes.NAME)
+OPTIONS = engines.Options(engine=fakes.NAME)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,7 @@ def test_a_second_transcription_comes_from_the_cache(spoken, tmp_path, monkeypat
     monkeypatch.setattr(fakes, "truth_of", lambda wav: pytest.fail("the cache should have answered"))
     assert tr.transcribe(audio_file, OPTIONS, tmp_path) == first
     with pytest.raises(pytest.fail.Exception, match="cache should have answered"):
-        tr.transcribe(audio_file, tr.Options(engine=fakes.NAME, beam_size=1), tmp_path)
+        tr.transcribe(audio_file, engines.Options(engine=fakes.NAME, beam_size=1), tmp_path)
 
 
 def test_diarize_names_the_voices_from_the_front_matter_and_caches_the_labels(spoken, tmp_path, monkeypatch):
