@@ -8,7 +8,6 @@ import pytest
 
 from align_fakes import build, check_golden, golden_episode
 from conftest import SHARED_EPISODES
-import pytest
 
 from pipeline import align as align_stage
 from pipeline.align import align
