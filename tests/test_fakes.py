@@ -59,7 +59,7 @@ def test_a_second_transcription_comes_from_the_cache(spoken, tmp_path, monkeypat
 
 
 def test_diarize_names_the_voices_from_the_front_matter_and_caches_the_labels(spoken, tmp_path, monkeypatch):
-    folder, script, truth = spoken
+    folder, _, truth = spoken
     cache = tmp_path / "cache"
     transcript = tr.transcribe(folder / "demo.mp3", OPTIONS, cache)
     wav = audio.prepare(folder / "demo.mp3", cache).path
