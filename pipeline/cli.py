@@ -81,9 +81,9 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @common_options
-@click.option("--limit", type=int, help="Process at most N episodes.")
+@click.option("--limit", type=click.IntRange(min=1), help="Process at most N episodes (N >= 1).")
 @click.option("--only", multiple=True, metavar="SLUG", help="Only this episode (repeatable).")
 @click.option("--retry-failed", is_flag=True, help="Only the episodes that failed in the last run.")
 @click.option("--force", is_flag=True, default=None,
@@ -91,7 +91,7 @@ def main() -> None:
               "Edited, reviewed and human transcripts are never replaced.")
 @click.option("--dry-run", is_flag=True, default=None, help="Print the diff instead of writing.")
 @click.option("--diarize/--no-diarize", default=None, help="Label speakers (default: on).")
-@click.option("--num-speakers", type=int, help="How many speakers, when known.")
+@click.option("--num-speakers", type=click.IntRange(min=1), help="How many speakers, when known (>= 1).")
 @click.option("--mark-low-confidence", is_flag=True, default=None,
               help="Mark doubtful words inline with (_needs review_ MM:SS).")
 @guarded
@@ -115,7 +115,7 @@ def transcribe(paths: tuple[Path, ...], limit: int | None, only: tuple[str, ...]
 
 
 @main.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @common_options
 @click.option("--only", multiple=True, metavar="SLUG", help="Only this episode (repeatable).")
 @guarded
@@ -135,7 +135,7 @@ def download(paths: tuple[Path, ...], only: tuple[str, ...], **flags: Any) -> in
 
 
 @main.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @common_options
 @guarded
 def status(paths: tuple[Path, ...], **flags: Any) -> int:
@@ -188,8 +188,8 @@ def approve(slugs: tuple[str, ...], **flags: Any) -> int:
     by_slug = {episodes.slug_of(p): p for p in episodes.find_episodes([settings.episodes_dir])}
     for slug in slugs:
         if slug not in by_slug:
-            raise PipelineError(f"no episode {slug!r} under {settings.episodes_dir}")
-        writeback.approve(by_slug[slug])
+            raise ConfigError(f"no episode {slug!r} under {settings.episodes_dir}")
+        writeback.approve(by_slug[slug], settings.episodes)
         click.echo(f"{by_slug[slug]}: marked reviewed")
     return 0
 

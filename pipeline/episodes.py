@@ -14,13 +14,18 @@ Decisions worth knowing:
   chapter headings of the same level inside it, so the next heading cannot end it).
 - A file without such a heading has state "no-transcript-section": the runner reports it as
   an error naming the file, and write-back never invents a section.
-- The placeholder is the first line of the transcript section, outside code fences, whose
-  whole text is one of `Options.placeholders`. A placeholder quoted in the show notes, in a
-  sentence or in a code block does not count; a second placeholder line in the section is
-  left as it is (it becomes ordinary text after the transcript). A transcript section with
-  no text at all is pending too: the transcript goes right under the heading.
-- Our transcript is recognised by its hash (`[extra.transcript] transcript_sha256`), not by
-  the wrapper, so a customised wrapper cannot make the pipeline overwrite a person's text.
+- Whose text the section holds is decided by content, never by position:
+  * pending: nothing in the section but placeholder lines (outside code fences) and blank
+    lines, or nothing at all (the transcript then goes right under the heading). A placeholder
+    quoted in the show notes, in a sentence or in a code block does not count, and a page with
+    anything else in its section (a person's transcript, a note, a second "Transcript"
+    heading, a code block) is a person's page.
+  * generated: the section is exactly what write-back put there: the configured wrapper lines
+    around a body whose hash is `[extra.transcript] transcript_sha256`, then at most blank or
+    placeholder lines. A line added inside or around the wrapper, a deleted `</div>`, a nested
+    wrapper: all make it "edited", which is never replaced.
+- `reviewed` in `[extra.transcript]` is a TOML boolean or the file is refused with a clear error;
+  a string such as "yes" is never read as false.
 """
 
 from __future__ import annotations
@@ -44,16 +49,27 @@ STATES = ("pending", "generated", "edited", "reviewed", "human", "no-transcript-
 BOM = "\ufeff"
 
 
+WRAPPER = ('<div class="transcript">', "</div>")
+
+
 @dataclass(frozen=True)
 class Options:
     placeholders: tuple[str, ...] = PLACEHOLDERS
+    # What surrounds a generated transcript; the parser must know it to recognise its own output.
+    wrapper_open: str = WRAPPER[0]
+    wrapper_close: str = WRAPPER[1]
+
+    @property
+    def wrapper(self) -> tuple[str, str]:
+        return self.wrapper_open, self.wrapper_close
 
 
 @dataclass(frozen=True)
 class LoadedEpisode(Episode):
-    """An `Episode` that remembers which placeholders it was read with, for write-back."""
+    """An `Episode` that remembers the placeholders and wrapper it was read with, for write-back."""
 
     placeholders: tuple[str, ...] = PLACEHOLDERS
+    wrapper: tuple[str, str] = WRAPPER
 
 
 # --- layout -----------------------------------------------------------------------------------
@@ -76,6 +92,7 @@ class Layout:
     placeholder: int | None  # the placeholder line; == heading for an empty section
     body: tuple[int, int] | None  # first and last line of our transcript (hash matched)
     provenance: dict[str, Any] | None
+    block: tuple[int, int] | None = None  # `body` with its wrapper lines
 
     @property
     def newline(self) -> str:
@@ -150,35 +167,58 @@ def _parse_toml(path: Path, lines: tuple[str, ...], start: int, end: int) -> dic
         raise EpisodeError(f"{path}: broken TOML front matter: {message}") from exc
 
 
-def _provenance(front_matter: dict[str, Any]) -> dict[str, Any] | None:
+def _provenance(path: Path, front_matter: dict[str, Any]) -> dict[str, Any] | None:
+    """`[extra.transcript]`, checked: a value we cannot read for sure is an error, never a guess."""
     extra = front_matter.get("extra")
     table = extra.get("transcript") if isinstance(extra, dict) else None
-    return table if isinstance(table, dict) else None
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise EpisodeError(f"{path}: [extra] transcript must be a table ([extra.transcript]), not {table!r}")
+    reviewed = table.get("reviewed", False)
+    if not isinstance(reviewed, bool):
+        raise EpisodeError(
+            f"{path}: [extra.transcript] reviewed = {reviewed!r} must be true or false (no quotes); "
+            "left alone until it is fixed"
+        )
+    return table
 
 
-def _find_body(lines: tuple[str, ...], after: int, digest: str) -> tuple[int, int] | None:
-    """Our transcript: the lines whose hash is the recorded one.
+def _find_block(
+    lines: tuple[str, ...], text: list[int], digest: str, wanted: set[str], wrapper: tuple[str, str]
+) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """Our transcript (body, and body with wrapper) when the section is exactly what we wrote.
 
-    It starts at one of the first few text lines of the section (a wrapper line or a note may
-    come before it) and ends at one of the last few (a closing wrapper line may follow).
+    `text` are the section's non-blank lines. Placeholder lines may follow the block (a second
+    placeholder of the original page stays where it was); nothing else may be around it.
     """
-    text_lines = [i for i in range(after + 1, len(lines)) if content(lines[i]).strip()]
-    for s in text_lines[:8]:
-        for e in reversed(text_lines[-4:]):
-            if e < s:
-                continue
-            block = "\n".join(content(line) for line in lines[s : e + 1])
-            if hashlib.sha256(block.encode("utf-8")).hexdigest() == digest:
-                return s, e
-    return None
+    while text and content(lines[text[-1]]).strip() in wanted:
+        text = text[:-1]
+    if not text:
+        return None
+    first, last = text[0], text[-1]
+    opening, closing = (w.strip() for w in wrapper)
+    if opening:
+        if len(text) < 3 or content(lines[first]).strip() != opening \
+                or content(lines[last]).strip() != closing:
+            return None
+        body = (text[1], text[-2])
+    else:
+        body = (first, last)
+    block = "\n".join(content(line) for line in lines[body[0] : body[1] + 1])
+    if hashlib.sha256(block.encode("utf-8")).hexdigest() != digest:
+        return None
+    return body, (first, last)
 
 
-def layout(path: Path, text: str, placeholders: tuple[str, ...] = PLACEHOLDERS) -> tuple[Layout, dict[str, Any]]:
+def layout(
+    path: Path, text: str, placeholders: tuple[str, ...] = PLACEHOLDERS, wrapper: tuple[str, str] = WRAPPER
+) -> tuple[Layout, dict[str, Any]]:
     """The layout of a decoded episode file, and its parsed front matter."""
     lines = tuple(text.split("\n"))
     fm_start, fm_end = _front_matter_bounds(path, lines)
     front_matter = _parse_toml(path, lines, fm_start, fm_end)
-    provenance = _provenance(front_matter)
+    provenance = _provenance(path, front_matter)
 
     heading = None
     visible = _outside_fences(lines, fm_end + 1)
@@ -188,21 +228,24 @@ def layout(path: Path, text: str, placeholders: tuple[str, ...] = PLACEHOLDERS) 
             heading = i
             break
 
-    placeholder = body = None
+    placeholder = body = block = None
     if heading is not None:
-        wanted = {p.strip() for p in placeholders}
-        in_section = [i for i in visible if i > heading]
-        placeholder = next((i for i in in_section if content(lines[i]).strip() in wanted), None)
-        if placeholder is None and not any(content(lines[i]).strip() for i in range(heading + 1, len(lines))):
+        wanted = {p.strip() for p in placeholders if p.strip()}
+        text_lines = [i for i in range(heading + 1, len(lines)) if content(lines[i]).strip()]
+        if not text_lines:
             placeholder = heading  # an empty section: the transcript goes under the heading
+        elif all(content(lines[i]).strip() in wanted for i in text_lines):
+            placeholder = text_lines[0]  # (a fence around it would be text of its own)
         digest = (provenance or {}).get("transcript_sha256")
-        if isinstance(digest, str):
-            body = _find_body(lines, heading, digest)
-    return Layout(lines, fm_start, fm_end, heading, placeholder, body, provenance), front_matter
+        if isinstance(digest, str) and placeholder is None:
+            found = _find_block(lines, text_lines, digest, wanted, wrapper)
+            if found is not None:
+                body, block = found
+    return Layout(lines, fm_start, fm_end, heading, placeholder, body, provenance, block), front_matter
 
 
 def state_of(lay: Layout) -> str:
-    """Provenance first: a stray placeholder line after our own transcript is not a new job."""
+    """Provenance first: a reviewed transcript stays reviewed even with the placeholder put back."""
     if lay.heading is None:
         return "no-transcript-section"
     if lay.provenance is not None:
@@ -316,7 +359,7 @@ def read_text(path: Path) -> str:
 
 
 def parse(path: Path, text: str, options: Options = Options()) -> LoadedEpisode:
-    lay, front_matter = layout(path, text, options.placeholders)
+    lay, front_matter = layout(path, text, options.placeholders, options.wrapper)
     extra = front_matter.get("extra", {})
     if not isinstance(extra, dict):
         raise EpisodeError(f"{path}: 'extra' in the front matter must be a table")
@@ -342,6 +385,7 @@ def parse(path: Path, text: str, options: Options = Options()) -> LoadedEpisode:
         state=state_of(lay),
         text=text,
         placeholders=options.placeholders,
+        wrapper=options.wrapper,
     )
 
 

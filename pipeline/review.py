@@ -27,6 +27,7 @@ from urllib.parse import quote, urlsplit
 from .errors import PipelineError
 from .files import write_atomic
 from .models import Alignment, Chapter, Episode, Transcript, Word, transcript_from_dict
+from .sanitize import clean
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -272,7 +273,7 @@ def clock(seconds: float) -> str:
 
 
 def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(clean(str(text)), quote=True)
 
 
 def _t(seconds: float) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import align, audio, download, episodes, formats, render, speakers, transcribe, vocabulary, writeback
 from .config import Settings
-from .errors import EpisodeError, LockedError, PipelineError
+from .errors import ConfigError, EpisodeError, LockedError, PipelineError
 from .files import write_atomic
 from .models import Audio, Episode, transcript_to_dict
 
@@ -142,11 +142,14 @@ def select(
     retry_failed: bool = False,
 ) -> tuple[list[Episode], list[Outcome]]:
     """The episodes to work on, and outcomes for files that failed to load."""
+    check_selection(paths, only, limit)
     chosen: list[Episode] = []
     failures: list[Outcome] = []
     previously_failed = {o["slug"] for o in last_report(settings).get("outcomes", [])
                          if o["state"] == "failed"}
     for path in episodes.find_episodes(list(paths)):
+        if only and episodes.slug_of(path) not in only:
+            continue
         try:
             episode = episodes.load(path, settings.episodes)
         except PipelineError as exc:
@@ -164,6 +167,18 @@ def select(
     return chosen[:limit] if limit is not None else chosen, failures
 
 
+def check_selection(paths: Sequence[Path], only: Sequence[str] = (), limit: int | None = None) -> None:
+    """Nonsense selections are usage errors before anything is locked or written, not "nothing to do"."""
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be at least 1, not {limit}")
+    if only:
+        known = {episodes.slug_of(p) for p in episodes.find_episodes(list(paths))}
+        unknown = [name for name in only if name not in known]
+        if unknown:
+            where = ", ".join(map(str, paths))
+            raise ConfigError(f"--only {unknown[0]}: no episode of that name under {where}")
+
+
 def run_batch(
     paths: Sequence[Path], settings: Settings, *, only: Sequence[str] = (), limit: int | None = None,
     retry_failed: bool = False, download_only: bool = False,
@@ -178,6 +193,7 @@ def run_batch(
         if on_outcome:
             on_outcome(outcome)
 
+    check_selection(paths, only, limit)
     with lock(settings.transcripts_dir):
         chosen, failures = select(paths, settings, only, limit, retry_failed)
         sweep_leftovers(settings.transcripts_dir, [e.path for e in chosen])
