@@ -58,6 +58,11 @@ def guarded(fn: Callable[..., int | None]) -> Callable[..., None]:
         except PipelineError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except KeyboardInterrupt:
+            # the lock is released on the way here; downloads run on daemon threads, engines in
+            # child processes that are killed, so nothing holds the exit back
+            click.echo("interrupted", err=True)
+            sys.exit(130)
         sys.exit(code or 0)
 
     return wrapper
@@ -182,15 +187,14 @@ def approve(slugs: tuple[str, ...], **flags: Any) -> int:
     Example:
       python -m pipeline approve 2019-09-13-rust-in-production-with-armin-ronacher
     """
-    from . import episodes, writeback
+    from . import episodes, run, writeback
 
     settings = _settings(flags)
-    by_slug = {episodes.slug_of(p): p for p in episodes.find_episodes([settings.episodes_dir])}
-    for slug in slugs:
-        if slug not in by_slug:
-            raise ConfigError(f"no episode {slug!r} under {settings.episodes_dir}")
-        writeback.approve(by_slug[slug], settings.episodes)
-        click.echo(f"{by_slug[slug]}: marked reviewed")
+    found = [f for f in episodes.discover([settings.episodes_dir], settings.episodes_dir) if not f.error]
+    by_key = {f.key: f.path for f in found}
+    for key in run.wanted_keys(found, slugs, [settings.episodes_dir]) or ():
+        writeback.approve(by_key[key], settings.episodes)
+        click.echo(f"{by_key[key]}: marked reviewed")
     return 0
 
 

@@ -31,6 +31,7 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -311,6 +312,91 @@ def slug_of(path: Path) -> str:
     return path.parent.name if path.name == "index.md" else path.stem
 
 
+# Names the pipeline uses at the top of transcripts/: an episode keyed so would share them.
+RESERVED = ("audio", "cache", "report.json", ".lock", "README.md")
+
+
+@dataclass(frozen=True)
+class Found:
+    """An episode file and its key, or why it is refused.
+
+    The key names every per-episode file (drafts, sidecars, downloaded audio): the file's path
+    under the episodes folder without `.md` or `/index.md`, so `season-1/pilot.md` and
+    `season-2/pilot.md` never share one, and a flat `episodes/x.md` keeps the key `x`.
+    """
+
+    path: Path
+    key: str
+    error: str | None = None
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def key_problem(key: str) -> str | None:
+    """Why `key` cannot name files under transcripts/, or None."""
+    parts = key.split("/")
+    if any(p in ("", ".", "..") or p.startswith(".") for p in parts):
+        return f"its name {key!r} cannot name a folder (empty, '.' or '..', or hidden); rename the file"
+    if parts[0] in RESERVED:
+        return f"its name {key!r} is taken by the pipeline's own {parts[0]!r} in the transcripts folder; rename the file"
+    if any(ord(c) < 32 or c in "\\\x7f" for c in key):
+        return f"its name {key!r} holds control characters or backslashes; rename the file"
+    return None
+
+
+def _found(candidate: Path, folder: Path | None, base: Path | None) -> Found:
+    lexical = Path(os.path.normpath(candidate.absolute()))
+    if base is not None and _inside(lexical, base):
+        root = base
+    elif folder is not None:
+        root = Path(os.path.normpath(folder.absolute()))
+    else:
+        root = lexical.parent.parent if lexical.name == "index.md" else lexical.parent
+    rel = lexical.relative_to(root).as_posix()
+    key = rel[: -len("/index.md")] if rel.endswith("/index.md") else rel.removesuffix(".md")
+    real = candidate.resolve()
+    if not _inside(real, root.resolve()):
+        return Found(candidate, key, f"{candidate}: a link to {real}, outside {root}; refused")
+    problem = key_problem(key)
+    return Found(candidate, key, f"{candidate}: {problem}" if problem else None)
+
+
+def discover(paths: list[Path], episodes_dir: Path | None = None) -> list[Found]:
+    """Every episode file under `paths` with its key (see `Found`), sorted by path.
+
+    Keys are relative to `episodes_dir` for files inside it, else to the folder named on the
+    command line (a file named alone keys by its slug). Links that lead out of that folder,
+    names that cannot be folder names, and two files with one key are refused, each naming
+    the file.
+    """
+    base = Path(os.path.normpath(Path(episodes_dir).absolute())) if episodes_dir is not None else None
+    found: dict[Path, Found] = {}
+    for given in map(Path, paths):
+        if given.is_dir():
+            for candidate in given.rglob("*.md"):
+                rel = candidate.relative_to(given).parts
+                if candidate.name == "_index.md" or any(p.startswith(".") for p in rel):
+                    continue
+                if candidate.is_file() and _starts_with_front_matter(candidate):
+                    found.setdefault(candidate.resolve(), _found(candidate, given, base))
+        elif given.exists() or given.is_symlink():
+            found.setdefault(given.resolve(), _found(given, None, base))
+        else:
+            raise EpisodeError(f"{given}: no such file or folder")
+    by_key: dict[str, list[Found]] = {}
+    for f in found.values():
+        by_key.setdefault(f.key, []).append(f)
+    out = []
+    for f in found.values():
+        twins = [o.path for o in by_key[f.key] if o is not f]
+        if twins and f.error is None:
+            f = Found(f.path, f.key, f"{f.path}: {twins[0]} has the same name {f.key!r}; rename one of them")
+        out.append(f)
+    return sorted(out, key=lambda f: f.path)
+
+
 def _starts_with_front_matter(path: Path) -> bool:
     try:
         with path.open("rb") as fh:
@@ -325,22 +411,9 @@ def find_episodes(paths: list[Path]) -> list[Path]:
 
     A named file is always returned (load() says what is wrong with it); in folders only
     `.md` files starting with `+++` count, Zola section files `_index.md` and hidden folders
-    are skipped.
+    are skipped. `discover()` adds keys and refuses links out of the folder.
     """
-    found: dict[Path, Path] = {}
-    for path in map(Path, paths):
-        if path.is_dir():
-            for candidate in path.rglob("*.md"):
-                rel = candidate.relative_to(path).parts
-                if candidate.name == "_index.md" or any(p.startswith(".") for p in rel):
-                    continue
-                if candidate.is_file() and _starts_with_front_matter(candidate):
-                    found.setdefault(candidate.resolve(), candidate)
-        elif path.exists():
-            found.setdefault(path.resolve(), path)
-        else:
-            raise EpisodeError(f"{path}: no such file or folder")
-    return sorted(found.values())
+    return [f.path for f in discover(paths)]
 
 
 def read_text(path: Path) -> str:
@@ -358,7 +431,7 @@ def read_text(path: Path) -> str:
         ) from exc
 
 
-def parse(path: Path, text: str, options: Options = Options()) -> LoadedEpisode:
+def parse(path: Path, text: str, options: Options = Options(), key: str | None = None) -> LoadedEpisode:
     lay, front_matter = layout(path, text, options.placeholders, options.wrapper)
     extra = front_matter.get("extra", {})
     if not isinstance(extra, dict):
@@ -372,7 +445,7 @@ def parse(path: Path, text: str, options: Options = Options()) -> LoadedEpisode:
     body = "\n".join(content(line) for line in lay.lines[lay.fm_end + 1 :])
     return LoadedEpisode(
         path=path,
-        slug=slug_of(path),
+        slug=key or slug_of(path),
         title=str(front_matter.get("title", "")),
         description=str(front_matter.get("description", "")),
         audio_url=url.strip() or None if url else None,
@@ -389,7 +462,10 @@ def parse(path: Path, text: str, options: Options = Options()) -> LoadedEpisode:
     )
 
 
-def load(path: Path, options: Options = Options()) -> Episode:
-    """Read and parse one episode file; `EpisodeError` (one line, naming the file) if it is bad."""
+def load(path: Path, options: Options = Options(), key: str | None = None) -> Episode:
+    """Read and parse one episode file; `EpisodeError` (one line, naming the file) if it is bad.
+
+    `key` (from `discover`) becomes `Episode.slug`, the name of its files under transcripts/.
+    """
     path = Path(path)
-    return parse(path, read_text(path), options)
+    return parse(path, read_text(path), options, key)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Sequence
 from urllib.parse import quote, urlsplit
 
 from .errors import PipelineError
-from .files import write_atomic
+from .files import confined, write_atomic
 from .models import Alignment, Chapter, Episode, Transcript, Word, transcript_from_dict
 from .sanitize import clean
 
@@ -413,17 +413,16 @@ def audio_source(episode: Episode, page: Path, transcripts_dir: Path) -> str | N
 
 
 def transcribed_slugs(transcripts_dir: Path) -> list[str]:
-    return sorted(p.parent.name for p in transcripts_dir.glob("*/whisper.json"))
+    return sorted(p.parent.relative_to(transcripts_dir).as_posix() for p in transcripts_dir.glob("**/whisper.json"))
 
 
 def _episodes_by_slug(settings: Settings, wanted: set[str]) -> dict[str, Episode]:
     from . import episodes
 
     found: dict[str, Episode] = {}
-    for path in episodes.find_episodes([settings.episodes_dir]):
-        if episodes.slug_of(path) in wanted:
-            episode = episodes.load(path, settings.episodes)
-            found[episode.slug] = episode
+    for f in episodes.discover([settings.episodes_dir], settings.episodes_dir):
+        if f.key in wanted and not f.error:
+            found[f.key] = episodes.load(f.path, settings.episodes, key=f.key)
     return found
 
 
@@ -436,14 +435,14 @@ def load_transcript(path: Path) -> Transcript:
 
 def write_pages(slugs: Sequence[str], settings: Settings) -> list[Path]:
     """A review page for each slug (every transcribed episode when none is given)."""
-    from . import align
+    from . import align, episodes
 
     root = settings.transcripts_dir
     slugs = list(slugs) or transcribed_slugs(root)
     if not slugs:
         raise PipelineError(f"{root}: no transcribed episodes yet; run `python -m pipeline transcribe` first")
     for slug in slugs:
-        if not (root / slug / "whisper.json").is_file():
+        if episodes.key_problem(slug) or not (confined(root, slug) / "whisper.json").is_file():
             raise PipelineError(f"no transcript for {slug!r} in {root / slug}; run "
                                 f"`python -m pipeline transcribe --only {slug}` first")
     found = _episodes_by_slug(settings, set(slugs))
@@ -453,9 +452,9 @@ def write_pages(slugs: Sequence[str], settings: Settings) -> list[Path]:
         if slug not in found:
             raise PipelineError(f"no episode file for {slug!r} under {settings.episodes_dir}")
         episode = found[slug]
-        transcript = load_transcript(root / slug / "whisper.json")
+        transcript = load_transcript(confined(root, slug) / "whisper.json")
         alignment = align.align(transcript, episode.chapters, settings.align)
-        page = root / slug / PAGE_NAME
+        page = confined(root, slug) / PAGE_NAME
         pages.append(write_page(episode, transcript, alignment, audio_source(episode, page, root),
                                 page, settings.review, threshold))
     return pages

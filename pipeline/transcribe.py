@@ -33,10 +33,11 @@ ENGINES: dict[str, type[Engine]] = {
 }
 CACHE_VERSION = 1  # bump when engine output changes for the same inputs
 # Options that change how a model is loaded, not only how one audio file is decoded.
-_LOAD_FIELDS = ("engine", "model", "device", "compute_type", "threads", "batch_size")
+_LOAD_FIELDS = ("engine", "model", "device", "compute_type", "threads", "batch_size",
+                "engine_budget_min", "engine_budget_factor")
 # Options that do not change the transcript: the prompt itself is in the key instead, and the
 # glossary is applied after the cache (vocabulary.apply_glossary).
-_NOT_IN_KEY = {"threads", "vocabulary", "glossary"}
+_NOT_IN_KEY = {"threads", "vocabulary", "glossary", "engine_budget_min", "engine_budget_factor"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,10 @@ class Options:
     # Off: each window sees the vocabulary prompt instead of the previous text, which keeps the
     # names in force for the whole episode and stops a hallucination from feeding the next one.
     condition_on_previous_text: bool = False
+    # A real engine runs in a child process that is stopped after this many seconds plus this
+    # many times the audio length (pipeline/watchdog.py): one stuck episode fails alone.
+    engine_budget_min: float = 300.0
+    engine_budget_factor: float = 3.0
 
 
 _LOADED: dict[tuple, Engine] = {}
@@ -75,7 +80,13 @@ def get_engine(options: Options) -> Engine:
     engine = _LOADED.get(key)
     if engine is None:
         started = time.monotonic()
-        engine = ENGINES[options.engine](options)
+        cls = ENGINES[options.engine]
+        if getattr(cls, "isolated", False):
+            from .watchdog import Watched
+
+            engine = Watched(cls, options, options.engine_budget_min, options.engine_budget_factor)
+        else:
+            engine = cls(options)
         log.info("loaded %s %s on %s/%s in %.1f s", options.engine, engine.model_label,
                  engine.device, engine.compute_type, time.monotonic() - started)
         _LOADED[key] = engine
