@@ -1,55 +1,40 @@
-"""Composing the stages: one episode (`process`), and a batch with a lock and a report."""
+"""Composing the stages: which episodes (`select`), one episode (`process`), a batch (`run_batch`).
+
+`process` calls one function per stage; `make bench` times those same functions."""
 
 from __future__ import annotations
 
-import fcntl
-import glob
 import json
 import logging
-import os
 import queue
-import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import align, audio, download, episodes, formats, render, speakers, transcribe, vocabulary, writeback
+from . import (
+    align,
+    audio,
+    download,
+    episodes,
+    formats,
+    render,
+    speakers,
+    transcribe,
+    vocabulary,
+    writeback,
+)
 from .config import Settings
-from .errors import ConfigError, EpisodeError, LockedError, PipelineError
-from .files import TEMP_NAME, confined, storage_error, write_atomic
-from .models import Audio, Episode, transcript_to_dict
+from .errors import ConfigError, EpisodeError, PipelineError
+from .files import write_atomic
+from .models import Alignment, Audio, Episode, Transcript, transcript_to_dict
+from .workspace import Outcome, Report, Workspace
 
 log = logging.getLogger("pipeline")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    slug: str
-    path: str
-    state: str  # written, unchanged, dry-run, skipped, downloaded, failed
-    audio_seconds: float = 0.0
-    seconds: float = 0.0
-    warnings: tuple[str, ...] = ()
-    error: str | None = None
-    diff: str = ""
-
-
-@dataclass(frozen=True)
-class Report:
-    command: str
-    started: str
-    finished: str
-    outcomes: tuple[Outcome, ...]
-
-    @property
-    def failed(self) -> list[Outcome]:
-        return [o for o in self.outcomes if o.state == "failed"]
 
 
 def needs_work(episode: Episode, settings: Settings) -> bool:
@@ -69,38 +54,70 @@ def fetch(episode: Episode, settings: Settings, downloader: download.Downloader)
     return downloader.fetch(episode.audio_url, episode.slug, label=str(episode.path))
 
 
-def process(episode: Episode, audio_file: Audio, settings: Settings) -> Outcome:
-    """Transcribe, diarize, align, render and write back one downloaded episode."""
-    started = time.monotonic()
-    cache = settings.transcripts_dir / "cache"
-    opts = settings.transcribe
+def prompt_for(episode: Episode, settings: Settings) -> tuple[str | None, vocabulary.Glossary | None]:
+    """The vocabulary prompt (None when it is off) and the glossary, if one is set."""
+    opts = settings.vocabulary
     glossary = vocabulary.load_glossary(opts.glossary) if opts.glossary else None
     prompt = vocabulary.build_prompt(episode, glossary) if opts.vocabulary else None
-    transcript = transcribe.transcribe(
-        audio_file.path, opts, cache, prompt=prompt, audio_sha256=audio_file.sha256
-    )
-    transcript = vocabulary.apply_glossary(transcript, glossary)
-    if speakers.enabled(episode, settings.speakers):
-        wav = audio.prepare(audio_file.path, cache, sha256=audio_file.sha256).path
-        transcript = speakers.diarize(transcript, wav, episode, settings.speakers, cache)
+    return prompt, glossary
+
+
+def transcribe_episode(episode: Episode, prepared: audio.Prepared, settings: Settings) -> Transcript:
+    """Whisper's transcript of the episode, prompted with its vocabulary, glossary applied."""
+    prompt, glossary = prompt_for(episode, settings)
+    transcript = transcribe.transcribe(prepared, settings.transcribe, settings.workspace.cache_dir,
+                                       prompt=prompt)
+    return vocabulary.apply_glossary(transcript, glossary)
+
+
+def label_speakers(episode: Episode, transcript: Transcript, prepared: audio.Prepared,
+                   settings: Settings) -> Transcript:
+    """Speaker names on every word, unless diarization is off for the run or the episode."""
+    if not speakers.enabled(episode, settings.speakers):
+        return transcript
+    return speakers.diarize(transcript, prepared.path, episode, settings.speakers,
+                            settings.workspace.cache_dir)
+
+
+def lay_out(episode: Episode, transcript: Transcript, settings: Settings) -> tuple[Alignment, str]:
+    """The alignment to the show notes' chapters, and the markdown body rendered from it."""
     alignment = align.align(transcript, episode.chapters, settings.align)
     for warning in alignment.warnings:
         log.warning("%s: %s", episode.path, warning)
-    body = render.render_markdown(alignment, settings.align)
+    return alignment, render.render_markdown(alignment, settings.align)
 
-    if not settings.writeback.dry_run:  # a dry run writes nothing but the download and decode caches
-        drafts = confined(settings.transcripts_dir, episode.slug)
-        write_atomic(drafts / "transcript.md", body)
-        write_atomic(drafts / "whisper.json", json.dumps(transcript_to_dict(transcript), indent=1))
-        formats.write_sidecars(alignment, episode.chapters, drafts, title=episode.title)
 
+def save_drafts(episode: Episode, transcript: Transcript, alignment: Alignment, body: str,
+                ws: Workspace) -> None:
+    """The draft body, the final transcript and the sidecar files, in the episode's folder."""
+    write_atomic(ws.transcript_md(episode.slug), body)
+    write_atomic(ws.whisper_json(episode.slug), json.dumps(transcript_to_dict(transcript), indent=1))
+    formats.write_sidecars(alignment, episode.chapters, ws.drafts(episode.slug), title=episode.title)
+
+
+def write_back(episode: Episode, body: str, offset: float, audio_sha256: str,
+               settings: Settings) -> writeback.WriteResult:
+    """The body into the episode file, with where it came from in `[extra.transcript]`."""
     provenance = {
-        "engine": opts.engine,
-        "model": opts.model,
-        "audio_sha256": audio_file.sha256,
-        "offset": round(alignment.offset, 2),
+        "engine": settings.transcribe.engine,
+        "model": settings.transcribe.model,
+        "audio_sha256": audio_sha256,
+        "offset": round(offset, 2),
     }
-    result = writeback.write(episode, body, provenance, settings.writeback)
+    return writeback.write(episode, body, provenance, settings.writeback)
+
+
+def process(episode: Episode, audio_file: Audio, settings: Settings) -> Outcome:
+    """Transcribe, diarize, align, render and write back one downloaded episode."""
+    started = time.monotonic()
+    # Decoded once: transcription and diarization read the same wav.
+    prepared = audio.prepare(audio_file.path, settings.workspace.cache_dir, sha256=audio_file.sha256)
+    transcript = transcribe_episode(episode, prepared, settings)
+    transcript = label_speakers(episode, transcript, prepared, settings)
+    alignment, body = lay_out(episode, transcript, settings)
+    if not settings.writeback.dry_run:  # a dry run writes nothing but the download and decode caches
+        save_drafts(episode, transcript, alignment, body, settings.workspace)
+    result = write_back(episode, body, alignment.offset, audio_file.sha256, settings)
     log.info("%s: %s", episode.path, result.message)
     return Outcome(
         episode.slug, str(episode.path), result.action, transcript.duration,
@@ -108,90 +125,18 @@ def process(episode: Episode, audio_file: Audio, settings: Settings) -> Outcome:
     )
 
 
-@contextmanager
-def lock(transcripts_dir: Path, leave_nothing: bool = False) -> Iterator[None]:
-    """One run at a time per transcripts folder; the OS drops the lock if we are killed.
-
-    `leave_nothing` (a dry run): a lock file or folder this run created is removed again.
-    """
-    made = [p for p in (transcripts_dir, *transcripts_dir.parents) if not p.exists()]
-    path = transcripts_dir / ".lock"
-    existed = path.exists()
-    try:
-        transcripts_dir.mkdir(parents=True, exist_ok=True)
-        fh = path.open("a+")
-    except OSError as exc:
-        raise storage_error(path, exc) from exc
-    with fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "unknown"
-            raise LockedError(f"{path} is held by process {holder}; try again when it finishes") from None
-        try:
-            fh.seek(0)
-            fh.truncate()
-            fh.write(str(os.getpid()))
-            fh.flush()
-        except OSError:
-            pass  # a full disk: the lock holds all the same, only the holder's pid is missing
-        try:
-            yield
-        finally:
-            fh.seek(0)
-            fh.truncate()
-            if leave_nothing and not existed:
-                path.unlink(missing_ok=True)
-                for folder in made:
-                    try:
-                        folder.rmdir()  # only while empty
-                    except OSError:
-                        break
-
-
-# The pipeline's own temporary files: atomic writes (`files.TEMP_NAME`) and decoded wavs.
-_PARTIAL_WAV = re.compile(r"^[0-9a-f]{64}\.partial\.wav$")
-
-
-def sweep_leftovers(transcripts_dir: Path, chosen: Sequence[Episode]) -> None:
-    """Remove temp files a killed run left behind; we hold the lock, so none is in use.
-
-    Only names the pipeline makes, only in folders it owns: the audio and decode caches, the
-    chosen episodes' draft folders, and beside the chosen episode files (write-back's temp
-    file). A person's `notes.tmp` anywhere, even in those folders, is not ours.
-    """
-    stale: list[Path] = []
-    for folder in (transcripts_dir / "audio", transcripts_dir / "cache"):
-        if folder.is_dir() and not folder.is_symlink():
-            stale += [p for p in folder.rglob("*") if TEMP_NAME.match(p.name) or _PARTIAL_WAV.match(p.name)]
-    for episode in chosen:
-        try:
-            drafts = confined(transcripts_dir, episode.slug)
-        except PipelineError:
-            continue
-        if drafts.is_dir():
-            stale += [p for p in drafts.iterdir() if TEMP_NAME.match(p.name)]
-        stale += [p for p in episode.path.parent.glob(f".{glob.escape(episode.path.name)}.*.tmp")
-                  if TEMP_NAME.match(p.name)]
-    for path in stale:
-        if path.is_file() and not path.is_symlink():
-            log.debug("removing %s, left by an interrupted run", path)
-            path.unlink(missing_ok=True)
-
-
 def select(
     paths: Sequence[Path], settings: Settings, only: Sequence[str] = (), limit: int | None = None,
     retry_failed: bool = False,
 ) -> tuple[list[Episode], list[Outcome]]:
     """The episodes to work on, and outcomes for files that failed to load or were refused."""
-    check_selection(paths, settings, only, limit)
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be at least 1, not {limit}")
     found = episodes.discover(list(paths), settings.episodes_dir)
     wanted = wanted_keys(found, only, paths)
     chosen: list[Episode] = []
     failures: list[Outcome] = []
-    previously_failed = {o["slug"] for o in last_report(settings).get("outcomes", [])
-                         if o["state"] == "failed"}
+    previously_failed = set(settings.workspace.last_failures())
     for f in found:
         if wanted is not None and f.key not in wanted:
             continue
@@ -258,17 +203,17 @@ def run_batch(
         if on_outcome:
             on_outcome(outcome)
 
-    check_selection(paths, settings, only, limit)
+    ws = settings.workspace
     dry_run = settings.writeback.dry_run
-    with lock(settings.transcripts_dir, leave_nothing=dry_run):
+    check_selection(paths, settings, only, limit)
+    with ws.lock(leave_nothing=dry_run):
         chosen, failures = select(paths, settings, only, limit, retry_failed)
         if not dry_run:
-            sweep_leftovers(settings.transcripts_dir, chosen)
+            ws.sweep(chosen)
         for failure in failures:
             log.error("%s", failure.error)
             record(failure)
-        audio_dir = settings.transcripts_dir / "audio"
-        with download.Downloader(settings.download, audio_dir) as downloader:
+        with download.Downloader(settings.download, ws.audio_dir) as downloader:
             prefetch = _Prefetch()
             try:
                 pending: list[Future[Audio]] = []
@@ -277,15 +222,15 @@ def run_batch(
                         pending.append(prefetch.submit(fetch, chosen[len(pending)], settings, downloader))
                     record(_one(episode, pending[i], settings, download_only))
             finally:
-                # Ctrl-C or the end: the download thread stops at its next chunk; nobody waits
-                # for it (a daemon thread), so the lock is released now.
+                # Ctrl-C or the end: the download thread stops at its next chunk, and nobody
+                # waits for it (a daemon thread), so the lock is released now.
                 downloader.cancel()
                 prefetch.close()
         report = Report("download" if download_only else "transcribe", started, _now(),
                         tuple(outcomes))
         if not download_only and not dry_run:
             try:
-                write_atomic(settings.transcripts_dir / "report.json", json.dumps(asdict(report), indent=1))
+                ws.write_report(report)
             except PipelineError as exc:
                 log.error("%s", exc)  # the summary is still printed
     return report
@@ -333,14 +278,6 @@ def _one(episode: Episode, audio_future: Future[Audio], settings: Settings, down
         log.exception("%s: unexpected error", episode.path)
         return Outcome(episode.slug, str(episode.path), "failed", seconds=time.monotonic() - started,
                        error=f"{episode.path}: {type(exc).__name__}: {exc}")
-
-
-def last_report(settings: Settings) -> dict:
-    path = settings.transcripts_dir / "report.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def _now() -> str:

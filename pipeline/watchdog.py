@@ -32,10 +32,10 @@ LOAD_SECONDS = 900.0  # loading may download a model from the hub on first use
 class Watched:
     """Looks like a loaded `Engine`; the real one runs in a child process."""
 
-    def __init__(self, engine_cls: type[Engine], options: Any, budget_min: float, budget_factor: float) -> None:
-        self.engine_cls, self.options = engine_cls, options
+    def __init__(self, engine_cls: type[Engine], options: Any, cache_dir: Path | None = None) -> None:
+        self.engine_cls, self.options, self.cache_dir = engine_cls, options, cache_dir
         self.name = engine_cls.name
-        self.budget_min, self.budget_factor = budget_min, budget_factor
+        self.budget_min, self.budget_factor = options.engine_budget_min, options.engine_budget_factor
         self.process: Any = None
         self.conn: Connection | None = None
         self.device = self.compute_type = self.model_label = "?"
@@ -46,7 +46,7 @@ class Watched:
         # would copy in a locked state
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
-        self.process = ctx.Process(target=_serve, args=(child, self.engine_cls, self.options),
+        self.process = ctx.Process(target=_serve, args=(child, self.engine_cls, self.options, self.cache_dir),
                                    name=f"engine-{self.name}", daemon=True)
         self.process.start()
         child.close()
@@ -126,11 +126,11 @@ def _rebuilt(kind: str, detail: str) -> PipelineError:
     return TranscribeError(f"{kind}: {detail}")
 
 
-def _serve(conn: Connection, engine_cls: type[Engine], options: Any) -> None:
+def _serve(conn: Connection, engine_cls: type[Engine], options: Any, cache_dir: Path | None) -> None:
     """The child: load once, then answer (wav, duration, prompt) requests until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it kills us on Ctrl-C
     try:
-        engine = engine_cls(options)
+        engine = engine_cls(options, cache_dir)
     except Exception as exc:  # noqa: BLE001 - sent to the parent, which raises it
         conn.send(_error(exc))
         return
