@@ -14,6 +14,7 @@ import click
 
 from . import config
 from .errors import ConfigError, PipelineError
+from .sanitize import clean_line
 
 log = logging.getLogger("pipeline")
 
@@ -25,7 +26,7 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="Transcription engine (default: faster-whisper)."),
         click.option("--model", help="Whisper model: tiny.en (bundled, offline), a model name such "
                      "as small.en (downloaded when online), or a local folder."),
-        click.option("--transcripts-dir", type=click.Path(path_type=Path),
+        click.option("--transcripts-dir", type=click.Path(),
                      help="Drafts, sidecar files and the audio cache (default: transcripts/). "
                      "An empty folder redoes everything."),
         click.option("-v", "--verbose", count=True, help="More log output."),
@@ -41,10 +42,19 @@ def _settings(ctx_values: dict[str, Any]) -> config.Settings:
         logging.DEBUG if ctx_values.pop("verbose", 0) else logging.INFO)
     ctx_values.pop("verbose", None)
     logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(_OneLineFormatter("%(levelname)s %(message)s"))
     try:
         return config.load(ctx_values)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
+
+
+class _OneLineFormatter(logging.Formatter):
+    """Log lines carry file names and server answers: no control character reaches the terminal."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        return clean_line(super().formatMessage(record))
 
 
 def guarded(fn: Callable[..., int | None]) -> Callable[..., None]:
@@ -57,7 +67,7 @@ def guarded(fn: Callable[..., int | None]) -> Callable[..., None]:
         except ConfigError as exc:
             raise click.UsageError(str(exc)) from exc
         except PipelineError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {clean_line(str(exc))}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
             # the lock is released on the way here; downloads run on daemon threads, engines in

@@ -91,6 +91,8 @@ def build(values: dict[str, Any]) -> Settings:
             continue
         key = key.replace("-", "_")
         if key in ("episodes_dir", "transcripts_dir"):
+            if not str(value).strip():
+                raise ConfigError(f"{key} (--{key.replace('_', '-')}) must not be empty")
             top[key] = Path(value)
         elif key in owners:
             stage = owners[key]
@@ -106,6 +108,9 @@ def build(values: dict[str, Any]) -> Settings:
             _check(STAGES[stage], f.name, getattr(options, f.name))
     if bool(stages["episodes"].wrapper_open.strip()) != bool(stages["episodes"].wrapper_close.strip()):
         raise ConfigError("wrapper_open and wrapper_close must both be set or both be empty")
+    glossary = getattr(stages["vocabulary"], "glossary", None)
+    if glossary and not Path(glossary).is_file():
+        raise ConfigError(f"glossary {glossary}: no such file")
     if "transcripts_dir" in top and top["transcripts_dir"].exists() and not top["transcripts_dir"].is_dir():
         raise ConfigError(f"transcripts_dir (--transcripts-dir) {top['transcripts_dir']}: not a folder")
     return Settings(**top, **stages)
@@ -164,7 +169,9 @@ def _check(cls: type, name: str, value: Any) -> None:
         if "\n" in value or "\r" in value:
             raise ConfigError(f"{flag} must be one line, not {value!r}")
         return
-    if isinstance(value, tuple):
+    if typing.get_origin(hint) is tuple:
+        if not isinstance(value, tuple):
+            raise ConfigError(f"{flag} must be a list of strings, not {value!r}")
         if not all(isinstance(v, str) and v.strip() and "\n" not in v for v in value):
             raise ConfigError(f"{flag} must be a list of one-line, non-empty strings, not {list(value)!r}")
         if name == "placeholders" and not value:

@@ -348,7 +348,7 @@ class _Fetch:
     def _delay(self, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, self.opts.max_backoff)
-        base = self.opts.backoff * 2 ** (self.attempts - 1)
+        base: float = self.opts.backoff * 2.0 ** (self.attempts - 1)
         # Jitter spreads out many clients that failed together, without ever waiting 0.
         return min(self.opts.max_backoff, base * random.uniform(0.5, 1.0))
 
@@ -536,7 +536,7 @@ class _Part:
                     f"206 with Content-Range {resp.headers.get('Content-Range')!r} does not continue "
                     f"byte {offset}; starting over", retry_after=0,
                 )
-            total = span[2] if span[2] is not None else span[1] + 1
+            total: int | None = span[2] if span[2] is not None else span[1] + 1
             mode = "ab"
         else:
             if offset:
@@ -705,11 +705,13 @@ class _Progress:
             self._show(time.monotonic(), final=True)
 
 
-def _cause(exc: Exception) -> str:
+def _cause(exc: requests.RequestException) -> str:
     """The innermost reason, not urllib3's nested reprs: 'cannot resolve host x', 'refused'."""
     text = str(exc)
     if "NameResolutionError" in text or "Name or service not known" in text:
-        return f"cannot resolve host {urlsplit(exc.request.url).hostname if exc.request else ''}".strip()
+        url = exc.request.url if exc.request is not None else None
+        host = urlsplit(url).hostname if isinstance(url, str) else None
+        return f"cannot resolve host {host or ''}".strip()
     if "Connection refused" in text:
         return "connection refused"
     if "RemoteDisconnected" in text or "Connection aborted" in text:

@@ -229,7 +229,9 @@ def layout(
             heading = i
             break
 
-    placeholder = body = block = None
+    placeholder: int | None = None
+    body: tuple[int, int] | None = None
+    block: tuple[int, int] | None = None
     if heading is not None:
         wanted = {p.strip() for p in placeholders if p.strip()}
         text_lines = [i for i in range(heading + 1, len(lines)) if content(lines[i]).strip()]
@@ -239,9 +241,9 @@ def layout(
             placeholder = text_lines[0]  # (a fence around it would be text of its own)
         digest = (provenance or {}).get("transcript_sha256")
         if isinstance(digest, str) and placeholder is None:
-            found = _find_block(lines, text_lines, digest, wanted, wrapper)
-            if found is not None:
-                body, block = found
+            ours = _find_block(lines, text_lines, digest, wanted, wrapper)
+            if ours is not None:
+                body, block = ours
     return Layout(lines, fm_start, fm_end, heading, placeholder, body, provenance, block), front_matter
 
 

@@ -67,7 +67,7 @@ def print_status(paths: Sequence[Path], settings: Settings) -> int:
                 raise PipelineError(found.error)
             ep = episodes.load(path, settings.episodes, key=found.key)
         except PipelineError as exc:
-            rows.append([found.key, "unreadable", _short(clean_line(str(exc)))])
+            rows.append([clean_line(found.key), "unreadable", _short(clean_line(str(exc)))])
             continue
         state = STATE_TEXT.get(ep.state, ep.state)
         detail = ""

@@ -71,7 +71,8 @@ class Watched:
         except BaseException:
             self.stop()  # stuck, interrupted or broken: the next call starts afresh
             raise
-        return reply[1]
+        result: Transcript = reply[1]
+        return result
 
     def _wait(self, budget: float, what: str, progress: Progress | None) -> tuple[Any, ...]:
         """The child's answer; progress relayed; a TranscribeError when it is late or gone."""
@@ -102,7 +103,7 @@ class Watched:
                 continue
             if message[0] == "error":
                 raise _rebuilt(message[1], message[2])
-            return message
+            return tuple(message)
 
     def stop(self) -> None:
         if self.process is not None and self.process.is_alive():

@@ -20,10 +20,12 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from pipeline import config, episodes, formats, render, writeback
+from faultserver import Fault
+from pipeline import audio, config, download, engines, episodes, formats, render, run, writeback
 from pipeline.align import align
-from pipeline.errors import ConfigError, EpisodeError, HumanTranscriptError
+from pipeline.errors import AudioError, ConfigError, DownloadError, EpisodeError, HumanTranscriptError, PathError
 from pipeline.models import Chapter, Segment, Transcript, Word
+from pipeline.workspace import Workspace
 
 PLACEHOLDER = "Transcript for this episode is coming soon."
 PROV = {"engine": "faster-whisper", "model": "tiny.en", "audio_sha256": "ab" * 32, "offset": 0.0}
@@ -222,6 +224,15 @@ def test_8_control_characters_never_reach_any_output(tmp_path, name):
     assert not re.search(r"^(#|</div>|<)", md.replace("## Intro", "", 1), re.M), md
 
 
+def test_8_file_names_with_control_characters_never_reach_the_terminal(tmp_path):
+    page(tmp_path / "episodes", PLACEHOLDER + "\n", "e\x1b[2Jvil\x07.md")
+    for args in (["transcribe"], ["status"]):
+        result = cli(*args, cwd=tmp_path)
+        assert "Traceback" not in result.stderr
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", result.stdout + result.stderr), (result.stdout, result.stderr)
+        assert "vil" in result.stdout + result.stderr  # still named, made harmless
+
+
 def test_8_markdown_and_html_review_page_stay_inert(tmp_path):
     from pipeline import review
 
@@ -242,6 +253,8 @@ def test_8_markdown_and_html_review_page_stay_inert(tmp_path):
     (["--transcripts-dir", "afile"], "--transcripts-dir"),
     (["no/such/path"], "no/such/path"),
     (["--model", ""], "--model"),
+    (["--transcripts-dir", ""], "--transcripts-dir"),
+    (["--only", ""], "--only"),
 ])
 def test_9_nonsense_options_are_usage_errors_naming_the_option(tmp_path, args, option):
     (tmp_path / "afile").write_text("a file, not a folder\n")
@@ -260,6 +273,9 @@ def test_9_nonsense_options_are_usage_errors_naming_the_option(tmp_path, args, o
     ("engine", "whisper.cpp", "engine"), ("placeholders", [], "placeholders"),
     ("placeholders", ["line\nbreak"], "placeholders"), ("wrapper_open", "", "wrapper_open"),
     ("threads", 1.5, "threads"), ("connect_timeout", float("nan"), "connect_timeout"),
+    ("placeholders", "Transcript soon.", "placeholders"), ("glossary", "/no/such/glossary.toml", "glossary"),
+    ("episode_deadline", 0, "episode_deadline"), ("min_speed", -5, "min_speed"),
+    ("engine_budget_factor", -1, "engine_budget_factor"), ("wrapper_close", "</div>\n<div>", "wrapper_close"),
 ])
 def test_9_nonsense_settings_are_config_errors_naming_the_key(setting, value, name):
     with pytest.raises(ConfigError, match=name):
@@ -290,12 +306,6 @@ def test_12_transcripts_folder_is_tracked_with_a_readme():
 
 
 # --- shared material for the classes that run the pipeline ----------------------------------
-
-from faultserver import Fault, FaultServer  # noqa: E402
-
-from pipeline import audio, download, engines, run, transcribe  # noqa: E402
-from pipeline.errors import AudioError, DownloadError, PathError, TranscribeError  # noqa: E402
-from pipeline.workspace import Workspace  # noqa: E402
 
 
 def tone(tmp_path: Path, seconds: float = 3.0, freq: int = 440) -> bytes:
