@@ -569,6 +569,8 @@ def test_7_workspace_paths_are_confined(tmp_path):
 
 # --- 10. a dry run writes nothing but the download and decode caches ------------------------
 
+@pytest.mark.model
+@pytest.mark.shared
 def test_10_dry_run_writes_no_drafts_sidecars_report_or_lock(tmp_path, fault_server, shared_audio):
     fault_server.add("/jfk.flac", (shared_audio / "jfk.flac").read_bytes(), content_type="audio/flac")
     fault_server.add("/gone.mp3", b"", default=Fault(status=404))
