@@ -75,6 +75,7 @@ class Episode:
     provenance: Provenance | None = None  # [extra.transcript], when the pipeline wrote one
     diarize: bool = True  # False: `diarize = false` in [extra]
     placeholders: tuple[str, ...] = ()  # the lines that mean "no transcript yet" it was read with
+    wrapper: tuple[str, str] | None = None  # the lines around a generated transcript (None: the usual)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import re
 import stat
 import tempfile
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +40,8 @@ from .models import Episode, EpisodeState, Provenance
 
 @dataclass(frozen=True)
 class Options:
-    wrapper_open: str = '<div class="transcript">'
-    wrapper_close: str = "</div>"
+    """The wrapper around the transcript is `episodes.Options`': the parser must recognise it."""
+
     force: bool = False
     dry_run: bool = False
 
@@ -164,32 +164,11 @@ def with_provenance(
 # --- the transcript block ---------------------------------------------------------------------
 
 
-def _text_lines(lines: list[str] | tuple[str, ...], start: int, stop: int, step: int) -> int | None:
-    for i in range(start, stop, step):
-        if content(lines[i]).strip():
-            return i
-    return None
-
-
-def _old_block(lay: Layout, options: Options) -> tuple[int, int]:
-    """Our previous transcript and, when they are the configured ones, its wrapper lines."""
-    assert lay.body is not None and lay.heading is not None
-    first, last = lay.body
-    if options.wrapper_open:
-        before = _text_lines(lay.lines, first - 1, lay.heading, -1)
-        after = _text_lines(lay.lines, last + 1, len(lay.lines), 1)
-        if before is not None and after is not None \
-                and content(lay.lines[before]).strip() == options.wrapper_open.strip() \
-                and content(lay.lines[after]).strip() == options.wrapper_close.strip():
-            first, last = before, after
-    return first, last
-
-
-def _block(body: str, options: Options) -> list[str]:
+def _block(body: str, wrapper: tuple[str, str]) -> list[str]:
     lines = body.split("\n")
-    if not options.wrapper_open:
+    if not wrapper[0]:
         return lines
-    return [options.wrapper_open, "", *lines, "", options.wrapper_close]
+    return [wrapper[0], "", *lines, "", wrapper[1]]
 
 
 def _put_block(lay: Layout, block: list[str], first: int, last: int, empty_section: bool) -> list[str]:
@@ -205,11 +184,21 @@ def _put_block(lay: Layout, block: list[str], first: int, last: int, empty_secti
     return lines[:first] + inserted + lines[last + 1 :]
 
 
-def _provenance(given: Provenance, body: str) -> dict[str, Any]:
-    """The table to write: `given`, stamped now, with the body's hash, not reviewed."""
+def _provenance(given: Provenance, body: str, old: dict[str, Any] | None) -> dict[str, Any]:
+    """`given`, stamped now, with the body's hash, not reviewed; keys a person added to the table
+    (`author = ...`) kept, in place."""
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    return replace(given, generated=given.generated or now, transcript_sha256=sha256_text(body),
+    ours = replace(given, generated=given.generated or now, transcript_sha256=sha256_text(body),
                    reviewed=False).to_table()
+    owned = {f.name for f in fields(Provenance)}
+    table: dict[str, Any] = {}
+    for key, value in (old or {}).items():
+        if key in ours:
+            table[key] = ours[key]
+        elif key not in owned:
+            table[key] = value
+    table.update({k: v for k, v in ours.items() if k not in table})
+    return table
 
 
 def _without_time(table: dict[str, Any]) -> dict[str, Any]:
@@ -239,26 +228,27 @@ def write(episode: Episode, body: str, provenance: Provenance, options: Options 
     """Put `body` (rendered markdown, no wrapper) into the episode file, or say why not."""
     path = episode.path
     placeholders = episode.placeholders or episodes.PLACEHOLDERS
-    lay, front_matter = episodes.layout(path, episode.text, placeholders)
+    wrapper = episode.wrapper if episode.wrapper is not None else episodes.WRAPPER
+    lay, front_matter = episodes.layout(path, episode.text, placeholders, wrapper)
     state = episodes.state_of(lay)
     new_body = canonical(body)
     if not new_body:
         raise WritebackError(f"{path}: the transcript is empty; nothing written")
-    table = _provenance(provenance, new_body)
+    table = _provenance(provenance, new_body, lay.provenance)
 
     if state == EpisodeState.GENERATED:
-        assert lay.body is not None and lay.provenance is not None
+        assert lay.body is not None and lay.block is not None and lay.provenance is not None
         old_body = "\n".join(content(x) for x in lay.lines[lay.body[0] : lay.body[1] + 1])
         same = old_body == new_body and _without_time(lay.provenance) == _without_time(_roundtrip(table))
         if same and not options.force:
             return WriteResult(path, "unchanged", "", f"{path}: unchanged (same transcript already written)")
-        first, last = _old_block(lay, options)
-        lines = _put_block(lay, _block(new_body, options), first, last, empty_section=False)
+        first, last = lay.block
+        lines = _put_block(lay, _block(new_body, wrapper), first, last, empty_section=False)
         what = "regenerated (replaced the pipeline's own unreviewed transcript)"
     elif state == EpisodeState.PENDING:
         assert lay.placeholder is not None
         empty = lay.placeholder == lay.heading
-        lines = _put_block(lay, _block(new_body, options), lay.placeholder, lay.placeholder, empty)
+        lines = _put_block(lay, _block(new_body, wrapper), lay.placeholder, lay.placeholder, empty)
         what = "transcript written"
     else:
         _refuse(path, state)
@@ -266,7 +256,7 @@ def write(episode: Episode, body: str, provenance: Provenance, options: Options 
 
     lines = with_provenance(path, lines, lay, front_matter, table)
     new_text = "\n".join(lines)
-    _check_recognisable(path, new_text, placeholders)
+    _check_recognisable(path, new_text, placeholders, wrapper)
     diff = _diff(path, episode.text, new_text)
     count = new_body.count("\n") + 1
     if options.dry_run:
@@ -275,18 +265,18 @@ def write(episode: Episode, body: str, provenance: Provenance, options: Options 
     return WriteResult(path, "written", diff, f"{path}: {what} ({count} lines)")
 
 
-def _check_recognisable(path: Path, text: str, placeholders: tuple[str, ...]) -> None:
+def _check_recognisable(path: Path, text: str, placeholders: tuple[str, ...], wrapper: tuple[str, str]) -> None:
     """What we write must read back as our own transcript, or a rerun could not replace it."""
-    lay, _ = episodes.layout(path, text, placeholders)
+    lay, _ = episodes.layout(path, text, placeholders, wrapper)
     if episodes.state_of(lay) != EpisodeState.GENERATED:
         raise WritebackError(f"{path}: the written transcript would not be recognised; nothing written")
 
 
-def approve(path: Path) -> None:
+def approve(path: Path, options: episodes.Options = episodes.Options()) -> None:
     """Mark the generated transcript reviewed, so that no later run replaces it."""
     path = Path(path)
     text = episodes.read_text(path)
-    lay, front_matter = episodes.layout(path, text)
+    lay, front_matter = episodes.layout(path, text, options.placeholders, options.wrapper)
     state = episodes.state_of(lay)
     if state == EpisodeState.REVIEWED:
         return
