@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import cast
 
 from ..errors import ConfigError
 from .base import Engine, Progress
@@ -49,7 +50,8 @@ def get_engine(options: Options, cache_dir: Path | None = None) -> Engine:
         if cls.isolated:
             from ..watchdog import Watched
 
-            engine = Watched(cls, options, cache_dir)
+            # Watched has an Engine's attributes and methods; the real engine runs in its child.
+            engine = cast(Engine, Watched(cls, options, cache_dir))
         else:
             engine = cls(options, cache_dir)
         log.info("loaded %s %s on %s/%s in %.1f s", options.engine, engine.model_label,
