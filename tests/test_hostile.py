@@ -624,3 +624,35 @@ def test_11_a_stuck_engine_fails_its_episode_alone_and_the_batch_goes_on(tmp_pat
     watched = engines.get_engine(settings.transcribe)
     assert watched.process is not None and watched.process.is_alive()  # a fresh child for the next one
     watched.stop()
+
+
+def test_11_ctrl_c_during_a_stuck_engine_stops_at_once_and_kills_the_child(tmp_path, fault_server, monkeypatch):
+    import _thread
+    import fcntl
+    import threading
+
+    from stuck_engine import SHORT, StuckEngine
+
+    monkeypatch.setitem(engines.ENGINES, "stuck", StuckEngine)
+    fault_server.add("/long.mp3", tone(tmp_path, SHORT + 5))
+    site(tmp_path, {"long.md": fault_server.url("/long.mp3")})
+    settings = settings_for(tmp_path, engine="stuck", engine_budget_min=600.0, engine_budget_factor=1.0)
+    watched = engines.get_engine(settings.transcribe)  # started here, so the test knows its child
+    child = watched.process
+    interrupted: list[float] = []
+
+    def interrupt_when_stuck() -> None:
+        while not list((tmp_path / "transcripts" / "cache").glob("wav/*.wav")):
+            time.sleep(0.1)
+        time.sleep(2.0)  # the engine has the request by now, and never answers
+        interrupted.append(time.monotonic())
+        _thread.interrupt_main()  # what Ctrl-C does: KeyboardInterrupt in the main thread
+
+    threading.Thread(target=interrupt_when_stuck, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        run.run_batch([tmp_path / "episodes"], settings)
+    assert time.monotonic() - interrupted[0] < 3, "stops at once"
+    child.join(5)
+    assert not child.is_alive(), "the stuck engine's process is killed"
+    with (tmp_path / "transcripts" / ".lock").open("a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
