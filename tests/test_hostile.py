@@ -78,6 +78,9 @@ EDITS = {
                    .replace("</div>", "</div>\n</div>"),
     "a word changed": lambda t: t.replace("Hello and", "Hi and"),
     "trailing space on a line": lambda t: t.replace("Thanks, bye.", "Thanks, bye. "),
+    "wrapper indented": lambda t: t.replace('<div class="transcript">', '  <div class="transcript">'),
+    "placeholder put back above our text": lambda t: t.replace('<div class="transcript">',
+                                                               PLACEHOLDER + '\n\n<div class="transcript">'),
 }
 
 
