@@ -659,3 +659,35 @@ def test_11_ctrl_c_during_a_stuck_engine_stops_at_once_and_kills_the_child(tmp_p
     assert not child.is_alive(), "the stuck engine's process is killed"
     with (tmp_path / "transcripts" / ".lock").open("a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_11_the_engine_process_ends_when_the_pipeline_is_killed_outright(tmp_path):
+    """kill -9 of the pipeline (a cron timeout) must not leave a stuck engine running forever."""
+    script = f"""
+import sys, time
+sys.path[:0] = [{str(REPO)!r}, {str(REPO / 'tests')!r}]
+from pipeline import engines
+from stuck_engine import StuckEngine
+from pipeline.watchdog import Watched
+import threading
+w = Watched(StuckEngine, engines.Options(engine="stuck"))
+threading.Thread(target=w.transcribe, args=("x.wav", 100.0, None), daemon=True).start()
+time.sleep(1.0)  # the child has the request: stuck inside the engine, not waiting on the pipe
+print(w.process.pid, flush=True)
+time.sleep(600)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    child = int(proc.stdout.readline())
+    os.kill(proc.pid, 9)
+    proc.wait(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        if Path(f"/proc/{child}/stat").read_text().split()[2] == "Z":
+            return  # a zombie: it has ended, only its reaping waits for init
+        time.sleep(0.2)
+    os.kill(child, 9)
+    raise AssertionError("the engine process outlived the pipeline by 10 s")
