@@ -24,9 +24,15 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="Transcription engine (default: faster-whisper)."),
         click.option("--model", help="Whisper model: tiny.en (bundled, offline), a model name such "
                      "as small.en (downloaded when online), or a local folder."),
+        click.option("--episodes-dir", type=click.Path(path_type=Path),
+                     help="Where episode files are found when no PATHS are given, and where a "
+                     "SLUG is looked up (default: episodes/)."),
         click.option("--transcripts-dir", type=click.Path(path_type=Path),
                      help="Drafts, sidecar files and the audio cache (default: transcripts/). "
                      "An empty folder redoes everything."),
+        click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
+                     help=f"Settings file: [tool.pipeline] or plain keys (default: ./{config.SITE_CONFIG} "
+                     "if present, else ./pyproject.toml)."),
         click.option("-v", "--verbose", count=True, help="More log output."),
         click.option("-q", "--quiet", is_flag=True, help="Only errors and the summary."),
     ]
@@ -39,9 +45,10 @@ def _settings(ctx_values: dict[str, Any]) -> config.Settings:
     level = logging.WARNING if ctx_values.pop("quiet", False) else (
         logging.DEBUG if ctx_values.pop("verbose", 0) else logging.INFO)
     ctx_values.pop("verbose", None)
+    config_file = ctx_values.pop("config_file", None)
     logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
     try:
-        return config.load(ctx_values)
+        return config.load(ctx_values, config_file=config_file)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
 
@@ -63,6 +70,18 @@ def guarded(fn: Callable[..., int | None]) -> Callable[..., None]:
     return wrapper
 
 
+def _targets(paths: tuple[str, ...], settings: config.Settings) -> list[Path]:
+    """PATHS as every command reads them: files, folders or slugs; none: the episodes folder."""
+    from . import targets
+
+    if not paths:
+        return [settings.episodes_dir]
+    # Existing paths are passed on as they are, so that a bad file is reported by the command.
+    named = [Path(p) for p in paths if Path(p).exists()]
+    slugs = [p for p in paths if not Path(p).exists()]
+    return named + (targets.resolve(slugs, settings.episodes_dir) if slugs else [])
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="podcast-transcripts")
 def main() -> None:
@@ -81,7 +100,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1)
 @common_options
 @click.option("--limit", type=int, help="Process at most N episodes.")
 @click.option("--only", multiple=True, metavar="SLUG", help="Only this episode (repeatable).")
@@ -95,9 +114,9 @@ def main() -> None:
 @click.option("--mark-low-confidence", is_flag=True, default=None,
               help="Mark doubtful words inline with (_needs review_ MM:SS).")
 @guarded
-def transcribe(paths: tuple[Path, ...], limit: int | None, only: tuple[str, ...],
+def transcribe(paths: tuple[str, ...], limit: int | None, only: tuple[str, ...],
                retry_failed: bool, **flags: Any) -> int:
-    """Transcribe every pending episode under PATHS (files or folders; default: episodes/).
+    """Transcribe every pending episode under PATHS (files, folders or slugs; default: episodes/).
 
     \b
     Examples:
@@ -108,18 +127,18 @@ def transcribe(paths: tuple[Path, ...], limit: int | None, only: tuple[str, ...]
     from . import run, summary
 
     settings = _settings(flags)
-    report = run.run_batch(paths or (settings.episodes_dir,), settings, only=only, limit=limit,
+    report = run.run_batch(_targets(paths, settings), settings, only=only, limit=limit,
                            retry_failed=retry_failed)
     summary.print_report(report, settings)
     return 1 if report.failed else 0
 
 
 @main.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1)
 @common_options
 @click.option("--only", multiple=True, metavar="SLUG", help="Only this episode (repeatable).")
 @guarded
-def download(paths: tuple[Path, ...], only: tuple[str, ...], **flags: Any) -> int:
+def download(paths: tuple[str, ...], only: tuple[str, ...], **flags: Any) -> int:
     """Only fetch the audio of pending episodes into the audio cache.
 
     \b
@@ -129,16 +148,16 @@ def download(paths: tuple[Path, ...], only: tuple[str, ...], **flags: Any) -> in
     from . import run, summary
 
     settings = _settings(flags)
-    report = run.run_batch(paths or (settings.episodes_dir,), settings, only=only, download_only=True)
+    report = run.run_batch(_targets(paths, settings), settings, only=only, download_only=True)
     summary.print_report(report, settings)
     return 1 if report.failed else 0
 
 
 @main.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1)
 @common_options
 @guarded
-def status(paths: tuple[Path, ...], **flags: Any) -> int:
+def status(paths: tuple[str, ...], **flags: Any) -> int:
     """Every episode and its state: pending, transcribed, reviewed, human-written, failed...
 
     \b
@@ -148,49 +167,131 @@ def status(paths: tuple[Path, ...], **flags: Any) -> int:
     from . import summary
 
     settings = _settings(flags)
-    return summary.print_status(paths or (settings.episodes_dir,), settings)
+    return summary.print_status(_targets(paths, settings), settings)
 
 
 @main.command()
-@click.argument("slugs", nargs=-1)
+@click.argument("paths", nargs=-1)
 @common_options
+@click.option("--only", multiple=True, metavar="SLUG", help="Only this episode (repeatable).")
+@click.option("--serve", is_flag=True, help="Serve editable review pages on 127.0.0.1: fix words and "
+              "paragraphs, rename speakers, move headings, approve; every save rebuilds the sidecars.")
+@click.option("--port", type=int, default=8765, show_default=True, help="Port for --serve (0: any free one).")
 @guarded
-def review(slugs: tuple[str, ...], **flags: Any) -> int:
-    """Write an HTML review page per transcribed episode (all of them when no SLUG is given).
+def review(paths: tuple[str, ...], only: tuple[str, ...], serve: bool, port: int, **flags: Any) -> int:
+    """Review pages for transcribed episodes under PATHS (files, folders or slugs; default: all).
+
+    Without --serve, writes transcripts/<slug>/review.html, a page that works offline. With
+    --serve, prints an address (with a per-session token) to open in a browser. Keys there:
+    Ctrl+Space play/pause, Ctrl+Left back 5 s, n next flag, e edit a paragraph, double-click
+    a word to fix it.
 
     \b
-    Example:
+    Examples:
       python -m pipeline review 2019-09-13-rust-in-production-with-armin-ronacher
-      xdg-open transcripts/2019-09-13-rust-in-production-with-armin-ronacher/review.html
+      python -m pipeline review --serve
+      python -m pipeline review --serve ../my-site/content/episodes --config ../my-site/podcast-transcripts.toml
     """
     from . import review as review_stage
+    from . import targets
 
     settings = _settings(flags)
-    for page in review_stage.write_pages(slugs, settings):
+    files = [f for f in targets.resolve(paths, settings.episodes_dir, only)
+             if any((settings.transcripts_dir / _slug(f) / n).is_file() for n in ("words.tsv", "whisper.json"))]
+    if not files:
+        raise PipelineError(f"no transcribed episodes among {', '.join(paths) or settings.episodes_dir}; "
+                            "run `python -m pipeline transcribe` first")
+    if serve:
+        return _serve(files, settings, port)
+    for page in review_stage.write_pages([], settings, files=files):
         click.echo(str(page))
     return 0
 
 
+def _slug(path: Path) -> str:
+    from . import episodes
+
+    return episodes.slug_of(path)
+
+
+def _serve(files: list[Path], settings: config.Settings, port: int) -> int:
+    from . import review_server
+
+    site = review_server.Site(
+        {_slug(f): f for f in files}, settings.transcripts_dir, settings.episodes, settings.writeback,
+        settings.align, settings.publish, settings.review, settings.align.review_threshold)
+    server = review_server.ReviewServer(site, port)
+    click.echo(f"Review server (Ctrl+C stops it): {server.url}", err=False)
+    for f in files:
+        click.echo(f"  {_slug(f)}: {server.episode_url(_slug(f))}")
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0
+
+
 @main.command()
-@click.argument("slugs", nargs=-1, required=True)
+@click.argument("paths", nargs=-1)
+@common_options
+@click.option("--only", multiple=True, metavar="SLUG", help="Only this episode (repeatable).")
+@guarded
+def publish(paths: tuple[str, ...], only: tuple[str, ...], **flags: Any) -> int:
+    """Rebuild the sidecars (VTT, SRT, Podcasting 2.0 JSON, chapters) from the episode files.
+
+    Reads the transcript as it is now in each episode file, hand edits included, and keeps each
+    word's time by aligning the text to the recorded words (transcripts/<slug>/words.tsv): no
+    transcription happens. Files go where `sidecars` / `sidecars_dir` say.
+
+    \b
+    Examples:
+      python -m pipeline publish                     # every transcribed episode
+      python -m pipeline publish --only 2019-09-13-rust-in-production-with-armin-ronacher
+    """
+    from . import publish as publish_stage
+    from . import targets
+
+    settings = _settings(flags)
+    failed = 0
+    for f in targets.resolve(paths, settings.episodes_dir, only):
+        slug = _slug(f)
+        if not any((settings.transcripts_dir / slug / n).is_file() for n in ("words.tsv", "whisper.json")):
+            continue  # not transcribed: nothing to publish
+        try:
+            written = publish_stage.publish(f, settings.transcripts_dir, settings.publish, settings.writeback,
+                                            settings.align, settings.episodes)
+        except PipelineError as exc:  # one bad episode never stops the others
+            click.echo(f"error: {exc}", err=True)
+            failed += 1
+            continue
+        click.echo(f"{f}: " + ", ".join(str(p) for p in written))
+    return 1 if failed else 0
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
 @common_options
 @guarded
-def approve(slugs: tuple[str, ...], **flags: Any) -> int:
-    """Mark transcripts reviewed, so that no regeneration ever replaces them.
+def approve(paths: tuple[str, ...], **flags: Any) -> int:
+    """Mark transcripts reviewed, so that no regeneration ever replaces them; rebuilds their sidecars.
 
     \b
     Example:
       python -m pipeline approve 2019-09-13-rust-in-production-with-armin-ronacher
     """
-    from . import episodes, writeback
+    from . import publish as publish_stage
+    from . import targets, writeback
 
     settings = _settings(flags)
-    by_slug = {episodes.slug_of(p): p for p in episodes.find_episodes([settings.episodes_dir])}
-    for slug in slugs:
-        if slug not in by_slug:
-            raise PipelineError(f"no episode {slug!r} under {settings.episodes_dir}")
-        writeback.approve(by_slug[slug])
-        click.echo(f"{by_slug[slug]}: marked reviewed")
+    for f in targets.resolve(paths, settings.episodes_dir):
+        writeback.approve(f)
+        click.echo(f"{f}: marked reviewed")
+        if any((settings.transcripts_dir / _slug(f) / n).is_file() for n in ("words.tsv", "whisper.json")):
+            publish_stage.publish(f, settings.transcripts_dir, settings.publish, settings.writeback,
+                                  settings.align, settings.episodes)
     return 0
 
 

@@ -412,7 +412,7 @@ def audio_source(episode: Episode, page: Path, transcripts_dir: Path) -> str | N
 
 
 def transcribed_slugs(transcripts_dir: Path) -> list[str]:
-    return sorted(p.parent.name for p in transcripts_dir.glob("*/whisper.json"))
+    return sorted({p.parent.name for name in ("whisper.json", "words.tsv") for p in transcripts_dir.glob(f"*/{name}")})
 
 
 def _episodes_by_slug(settings: Settings, wanted: set[str]) -> dict[str, Episode]:
@@ -433,27 +433,42 @@ def load_transcript(path: Path) -> Transcript:
         raise PipelineError(f"{path}: unreadable transcript ({exc})") from exc
 
 
-def write_pages(slugs: Sequence[str], settings: Settings) -> list[Path]:
-    """A review page for each slug (every transcribed episode when none is given)."""
-    from . import align
+def write_pages(slugs: Sequence[str], settings: Settings, files: Sequence[Path] | None = None) -> list[Path]:
+    """A review page for each slug or episode file (every transcribed episode when none is given).
+
+    The page shows the transcript as the episode file has it now, hand edits included, timed
+    from the recorded words; an episode not written back yet shows the draft.
+    """
+    from . import align, episodes, publish
 
     root = settings.transcripts_dir
-    slugs = list(slugs) or transcribed_slugs(root)
+    if files is not None:
+        found = {}
+        for path in files:
+            episode = episodes.load(path, settings.episodes)
+            found[episode.slug] = episode
+        slugs = list(found)
+    else:
+        slugs = list(slugs) or transcribed_slugs(root)
     if not slugs:
         raise PipelineError(f"{root}: no transcribed episodes yet; run `python -m pipeline transcribe` first")
     for slug in slugs:
-        if not (root / slug / "whisper.json").is_file():
+        if not any((root / slug / name).is_file() for name in ("words.tsv", "whisper.json")):
             raise PipelineError(f"no transcript for {slug!r} in {root / slug}; run "
                                 f"`python -m pipeline transcribe --only {slug}` first")
-    found = _episodes_by_slug(settings, set(slugs))
+    if files is None:
+        found = _episodes_by_slug(settings, set(slugs))
     threshold = getattr(settings.align, "review_threshold", 0.5)
     pages = []
     for slug in slugs:
         if slug not in found:
             raise PipelineError(f"no episode file for {slug!r} under {settings.episodes_dir}")
         episode = found[slug]
-        transcript = load_transcript(root / slug / "whisper.json")
-        alignment = align.align(transcript, episode.chapters, settings.align)
+        transcript = publish.load_words(root, slug)
+        if episode.state in ("generated", "edited", "reviewed"):
+            alignment = publish.edited(episode, transcript, settings.writeback, settings.align).alignment
+        else:
+            alignment = align.align(transcript, episode.chapters, settings.align)
         page = root / slug / PAGE_NAME
         pages.append(write_page(episode, transcript, alignment, audio_source(episode, page, root),
                                 page, settings.review, threshold))

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import align, audio, download, episodes, formats, render, speakers, transcribe, vocabulary, writeback
+from . import (align, audio, download, episodes, formats, publish, render, speakers, transcribe, vocabulary,
+               wordsfile, writeback)
 from .config import Settings
 from .errors import EpisodeError, LockedError, PipelineError
 from .files import write_atomic
@@ -87,7 +88,8 @@ def process(episode: Episode, audio_file: Audio, settings: Settings) -> Outcome:
     drafts.mkdir(parents=True, exist_ok=True)
     write_atomic(drafts / "transcript.md", body)
     write_atomic(drafts / "whisper.json", json.dumps(transcript_to_dict(transcript), indent=1))
-    formats.write_sidecars(alignment, episode.chapters, drafts, title=episode.title)
+    # Committed with the transcript: publish and review rebuild everything from it.
+    wordsfile.write(transcript, drafts / wordsfile.NAME)
 
     provenance = {
         "engine": opts.engine,
@@ -95,8 +97,12 @@ def process(episode: Episode, audio_file: Audio, settings: Settings) -> Outcome:
         "audio_sha256": audio_file.sha256,
         "offset": round(alignment.offset, 2),
     }
+    site = publish.sidecar_dir(episode, settings.transcripts_dir, settings.publish)  # fails before writing
     result = writeback.write(episode, body, provenance, settings.writeback)
     log.info("%s: %s", episode.path, result.message)
+    # What `publish` would rebuild from the file just written; a dry run previews into the drafts.
+    formats.write_sidecars(alignment, episode.chapters, drafts if result.action == "dry-run" else site,
+                           title=episode.title)
     return Outcome(
         episode.slug, str(episode.path), result.action, transcript.duration,
         time.monotonic() - started, alignment.warnings, diff=result.diff,

@@ -1,0 +1,247 @@
+"""`review --serve`: the review page, editable, on 127.0.0.1.
+
+A reviewer fixes a word or a paragraph, renames a speaker across the episode, moves a chapter
+heading and approves, in the page. Every save is one of `edits`' changes written through the
+compare-and-swap writer: the page sends the version (SHA-256) of the file it was made from, and
+a file changed on disk since then is left alone and the page says so, keeping the unsaved text.
+After each save the sidecars are rebuilt (`publish`), so captions follow the fix.
+
+Safety: the server binds 127.0.0.1 only, answers only requests whose Host is that address (no
+DNS rebinding), and every request needs the per-session token printed with the address: in the
+query for the pages, in an `X-Review-Token` header for writes (a header other sites cannot send
+without a CORS preflight this server never grants).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+from . import edits, episodes, publish, review, writeback
+from .errors import ConcurrentEditError, PipelineError
+
+log = logging.getLogger("pipeline")
+
+
+@dataclass(frozen=True)
+class Site:
+    """Everything the server needs to know about where things are and how they are written."""
+
+    episodes: dict[str, Path]  # slug -> episode file
+    transcripts_dir: Path
+    episode_options: episodes.Options
+    writeback: writeback.Options
+    align: Any  # align.Options
+    publish: publish.Options
+    review: review.Options
+    threshold: float = 0.5
+
+
+def save_voice(site: Site, slug: str, name: str) -> str:
+    """Hand a renamed speaker's turns to the known-voices store, when this install has one."""
+    try:
+        from . import voices  # type: ignore[attr-defined]
+    except ImportError:
+        return "known voices are not available in this version; the name was saved in the text only"
+    enroll: Callable[..., Any] | None = getattr(voices, "enroll_from_episode", None)
+    if enroll is None:
+        return "this version's known voices cannot learn from a review; the name was saved in the text only"
+    enroll(site.transcripts_dir, slug, name)
+    return f"saved {name} as a known voice"
+
+
+class _App:
+    def __init__(self, site: Site, token: str) -> None:
+        self.site = site
+        self.token = token
+        self.lock = threading.Lock()
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def _load(self, slug: str) -> tuple[episodes.LoadedEpisode, bytes]:
+        path = self.site.episodes.get(slug)
+        if path is None:
+            raise PipelineError(f"no episode {slug!r} here")
+        data = path.read_bytes()
+        return episodes.parse(path, data.decode("utf-8"), self.site.episode_options), data  # type: ignore[return-value]
+
+    def audio_file(self, slug: str) -> Path | None:
+        from .download import AUDIO_EXTS
+
+        for ext in AUDIO_EXTS:
+            local = self.site.transcripts_dir / "audio" / f"{slug}{ext}"
+            if local.is_file():
+                return local
+        return None
+
+    def page(self, slug: str) -> str:
+        episode, data = self._load(slug)
+        transcript = publish.load_words(self.site.transcripts_dir, slug)
+        result = publish.edited(episode, transcript, self.site.writeback, self.site.align)
+        src = f"/audio/{quote(slug)}?token={self.token}" if self.audio_file(slug) else episode.audio_url
+        page = review.render_page(episode, transcript, result.alignment, src, self.site.review,
+                                  self.site.threshold)
+        extra = resources.files("pipeline").joinpath("templates/review-edit.html").read_text(encoding="utf-8")
+        config = {"slug": slug, "token": self.token, "version": edits.version(data),
+                  "speakers": edits.speakers(edits.current_body(episode.path, episode.text, self.site.writeback),
+                                             episode.speakers),
+                  "state": episode.state}
+        extra = extra.replace("{{config}}", json.dumps(config).replace("<", "\\u003c"))
+        return page.replace("</body>", extra + "\n</body>", 1)
+
+    def index(self) -> str:
+        items = "\n".join(f'<li><a href="/episode/{quote(s)}?token={self.token}">{html.escape(s)}</a></li>'
+                          for s in sorted(self.site.episodes))
+        return (f"<!DOCTYPE html><meta charset=utf-8><title>Review</title><h1>Episodes to review</h1>"
+                f"<ul>{items}</ul>")
+
+    # --- writing --------------------------------------------------------------------------------
+
+    def change(self, slug: str, action: str, args: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            episode, data = self._load(slug)
+            seen = str(args.get("version", ""))
+            if edits.version(data) != seen:
+                raise ConcurrentEditError(f"{episode.path}: changed on disk since the page was loaded")
+            notes: list[str] = []
+            if action == "approve":
+                writeback.approve(episode.path)
+            else:
+                body = edits.current_body(episode.path, episode.text, self.site.writeback)
+                if action == "paragraph":
+                    new = edits.set_paragraph(body, int(args["n"]), str(args["text"]))
+                elif action == "rename":
+                    new = edits.rename_speaker(body, str(args["old"]), str(args["new"]), episode.speakers)
+                elif action == "heading":
+                    new = edits.move_heading(body, int(args["k"]), int(args["before"]))
+                else:
+                    raise PipelineError(f"unknown change {action!r}")
+                edits.save(episode.path, seen, new, self.site.writeback)
+                if action == "rename" and args.get("voice"):
+                    notes.append(save_voice(self.site, slug, str(args["new"])))
+            sidecars = publish.publish(episode.path, self.site.transcripts_dir, self.site.publish,
+                                       self.site.writeback, self.site.align, self.site.episode_options)
+            log.info("%s: %s saved; rebuilt %s", episode.path, action, ", ".join(p.name for p in sidecars))
+            return {"ok": True, "version": edits.version(episode.path.read_bytes()),
+                    "sidecars": [str(p) for p in sidecars], "notes": notes}
+
+
+def _handler(app: _App, host: str, port_box: list[int]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "pipeline-review"
+
+        def log_message(self, fmt: str, *args: Any) -> None:
+            log.debug("review server: " + fmt, *args)
+
+        def _allowed_host(self) -> bool:
+            return self.headers.get("Host", "") in (f"{host}:{port_box[0]}", f"localhost:{port_box[0]}")
+
+        def _send(self, status: int, body: bytes, kind: str, extra: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Referrer-Policy", "no-referrer")  # the token is in the address
+            for k, v in (extra or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def _json(self, status: int, value: dict[str, Any]) -> None:
+            self._send(status, json.dumps(value).encode(), "application/json")
+
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            url = urlsplit(self.path)
+            token = parse_qs(url.query).get("token", [""])[0]
+            if not self._allowed_host() or not secrets.compare_digest(token, app.token):
+                self._send(403, b"forbidden: open the address the server printed (it has the token)",
+                           "text/plain")
+                return
+            try:
+                if url.path == "/":
+                    self._send(200, app.index().encode(), "text/html; charset=utf-8")
+                elif url.path.startswith("/episode/"):
+                    self._send(200, app.page(url.path.removeprefix("/episode/")).encode(),
+                               "text/html; charset=utf-8")
+                elif url.path.startswith("/audio/"):
+                    self._audio(url.path.removeprefix("/audio/"))
+                else:
+                    self._send(404, b"not found", "text/plain")
+            except PipelineError as exc:
+                self._send(404, str(exc).encode(), "text/plain; charset=utf-8")
+
+        def _audio(self, slug: str) -> None:
+            path = app.audio_file(slug)
+            if path is None:
+                self._send(404, b"no local audio", "text/plain")
+                return
+            data = path.read_bytes()
+            kind = "audio/mpeg" if path.suffix == ".mp3" else "application/octet-stream"
+            ranged = self.headers.get("Range", "")
+            if ranged.startswith("bytes="):
+                first, _, last = ranged[6:].split(",")[0].partition("-")
+                start = len(data) - int(last) if first == "" else int(first)
+                end = len(data) - 1 if first == "" or last == "" else min(int(last), len(data) - 1)
+                if start >= len(data) or start < 0:
+                    self._send(416, b"", kind, {"Content-Range": f"bytes */{len(data)}"})
+                    return
+                self._send(206, data[start:end + 1], kind, {
+                    "Accept-Ranges": "bytes", "Content-Range": f"bytes {start}-{end}/{len(data)}"})
+                return
+            self._send(200, data, kind, {"Accept-Ranges": "bytes"})
+
+        def do_POST(self) -> None:  # noqa: N802
+            url = urlsplit(self.path)
+            token = self.headers.get("X-Review-Token", "")
+            if not self._allowed_host() or not secrets.compare_digest(token, app.token):
+                self._json(403, {"error": "forbidden: missing or wrong session token"})
+                return
+            parts = url.path.strip("/").split("/")
+            if len(parts) != 3 or parts[0] != "api":
+                self._json(404, {"error": "not found"})
+                return
+            try:
+                length = int(self.headers.get("Content-Length", "0"))
+                args = json.loads(self.rfile.read(length) or b"{}")
+                self._json(200, app.change(parts[1], parts[2], args))
+            except ConcurrentEditError as exc:
+                self._json(409, {"error": str(exc)})
+            except PipelineError as exc:
+                self._json(400, {"error": str(exc)})
+            except (ValueError, KeyError, TypeError) as exc:
+                self._json(400, {"error": f"bad request: {exc}"})
+
+    return Handler
+
+
+class ReviewServer:
+    """A running server: `.url` (with the token), `.serve_forever()`, `.close()`."""
+
+    def __init__(self, site: Site, port: int = 0, host: str = "127.0.0.1") -> None:
+        self.token = secrets.token_urlsafe(24)
+        port_box = [port]
+        self.httpd = ThreadingHTTPServer((host, port), _handler(_App(site, self.token), host, port_box))
+        port_box[0] = self.httpd.server_address[1]
+        self.url = f"http://{host}:{port_box[0]}/?token={self.token}"
+        self.site = site
+
+    def episode_url(self, slug: str) -> str:
+        return self.url.replace("/?token=", f"/episode/{quote(slug)}?token=")
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
