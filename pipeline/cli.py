@@ -177,8 +177,13 @@ def status(paths: tuple[str, ...], **flags: Any) -> int:
 @click.option("--serve", is_flag=True, help="Serve editable review pages on 127.0.0.1: fix words and "
               "paragraphs, rename speakers, move headings, approve; every save rebuilds the sidecars.")
 @click.option("--port", type=int, default=8765, show_default=True, help="Port for --serve (0: any free one).")
+@click.option("--remote-audio", is_flag=True, help="Pages play the episode's URL, not the local copy "
+              "(for pages shared without the audio, as a CI artifact).")
+@click.option("--pr-body", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write a markdown summary: each episode awaiting review with its flags.")
 @guarded
-def review(paths: tuple[str, ...], only: tuple[str, ...], serve: bool, port: int, **flags: Any) -> int:
+def review(paths: tuple[str, ...], only: tuple[str, ...], serve: bool, port: int, remote_audio: bool,
+           pr_body: Path | None, **flags: Any) -> int:
     """Review pages for transcribed episodes under PATHS (files, folders or slugs; default: all).
 
     Without --serve, writes transcripts/<slug>/review.html, a page that works offline. With
@@ -190,20 +195,32 @@ def review(paths: tuple[str, ...], only: tuple[str, ...], serve: bool, port: int
     Examples:
       python -m pipeline review 2019-09-13-rust-in-production-with-armin-ronacher
       python -m pipeline review --serve
+      python -m pipeline review --remote-audio --pr-body pr-body.md   # what the workflow does
       python -m pipeline review --serve ../my-site/content/episodes --config ../my-site/podcast-transcripts.toml
     """
     from . import review as review_stage
     from . import targets
 
     settings = _settings(flags)
-    files = [f for f in targets.resolve(paths, settings.episodes_dir, only)
+    every = targets.resolve(paths, settings.episodes_dir, only)
+    files = [f for f in every
              if any((settings.transcripts_dir / _slug(f) / n).is_file() for n in ("words.tsv", "whisper.json"))]
+    if pr_body is not None:
+        from . import prbody
+        from .files import write_atomic
+
+        write_atomic(pr_body, prbody.render(files, settings.transcripts_dir, episode_options=settings.episodes,
+                                            wb=settings.writeback, align_options=settings.align,
+                                            review_options=settings.review))
+        click.echo(str(pr_body))
+        if not files:
+            return 0  # nothing transcribed yet: the summary says so
     if not files:
         raise PipelineError(f"no transcribed episodes among {', '.join(paths) or settings.episodes_dir}; "
                             "run `python -m pipeline transcribe` first")
     if serve:
         return _serve(files, settings, port)
-    for page in review_stage.write_pages([], settings, files=files):
+    for page in review_stage.write_pages([], settings, files=files, remote_audio=remote_audio):
         click.echo(str(page))
     return 0
 

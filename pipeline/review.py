@@ -433,7 +433,8 @@ def load_transcript(path: Path) -> Transcript:
         raise PipelineError(f"{path}: unreadable transcript ({exc})") from exc
 
 
-def write_pages(slugs: Sequence[str], settings: Settings, files: Sequence[Path] | None = None) -> list[Path]:
+def write_pages(slugs: Sequence[str], settings: Settings, files: Sequence[Path] | None = None,
+                remote_audio: bool = False) -> list[Path]:
     """A review page for each slug or episode file (every transcribed episode when none is given).
 
     The page shows the transcript as the episode file has it now, hand edits included, timed
@@ -470,6 +471,6 @@ def write_pages(slugs: Sequence[str], settings: Settings, files: Sequence[Path] 
         else:
             alignment = align.align(transcript, episode.chapters, settings.align)
         page = root / slug / PAGE_NAME
-        pages.append(write_page(episode, transcript, alignment, audio_source(episode, page, root),
-                                page, settings.review, threshold))
+        src = episode.audio_url if remote_audio else audio_source(episode, page, root)
+        pages.append(write_page(episode, transcript, alignment, src, page, settings.review, threshold))
     return pages
