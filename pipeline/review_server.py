@@ -19,7 +19,7 @@ import json
 import logging
 import secrets
 import threading
-from collections.abc import Callable
+from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -37,7 +37,7 @@ log = logging.getLogger("pipeline")
 class Site:
     """Everything the server needs to know about where things are and how they are written."""
 
-    episodes: dict[str, Path]  # slug -> episode file
+    files: dict[str, Path]  # slug -> episode file
     transcripts_dir: Path
     episode_options: episodes.Options
     writeback: writeback.Options
@@ -47,17 +47,20 @@ class Site:
     threshold: float = 0.5
 
 
-def save_voice(site: Site, slug: str, name: str) -> str:
-    """Hand a renamed speaker's turns to the known-voices store, when this install has one."""
+def save_voice(site: Site, slug: str, label: str, name: str) -> str:
+    """Remember the voice the speaker stage heard as `label` under `name` (known voices,
+    `pipeline.voices`, learnt from the episode's stored diarization); a note for the page."""
     try:
-        from . import voices  # type: ignore[attr-defined]
+        from . import voices  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
-        return "known voices are not available in this version; the name was saved in the text only"
-    enroll: Callable[..., Any] | None = getattr(voices, "enroll_from_episode", None)
-    if enroll is None:
-        return "this version's known voices cannot learn from a review; the name was saved in the text only"
-    enroll(site.transcripts_dir, slug, name)
-    return f"saved {name} as a known voice"
+        return "known voices are not available in this version: the name was saved in the text only"
+    source = site.transcripts_dir / slug / "whisper.json"
+    try:
+        profile = voices.from_transcript(name, source, label, f"{slug} (review)")
+        path = voices.save(profile, site.transcripts_dir)
+    except PipelineError as exc:
+        return f"the name was saved, but not as a known voice: {exc}"
+    return f"{name} saved as a known voice ({path})"
 
 
 class _App:
@@ -69,11 +72,11 @@ class _App:
     # --- reading --------------------------------------------------------------------------------
 
     def _load(self, slug: str) -> tuple[episodes.LoadedEpisode, bytes]:
-        path = self.site.episodes.get(slug)
+        path = self.site.files.get(slug)
         if path is None:
             raise PipelineError(f"no episode {slug!r} here")
         data = path.read_bytes()
-        return episodes.parse(path, data.decode("utf-8"), self.site.episode_options), data  # type: ignore[return-value]
+        return episodes.parse(path, data.decode("utf-8"), self.site.episode_options), data
 
     def audio_file(self, slug: str) -> Path | None:
         from .download import AUDIO_EXTS
@@ -101,11 +104,20 @@ class _App:
 
     def index(self) -> str:
         items = "\n".join(f'<li><a href="/episode/{quote(s)}?token={self.token}">{html.escape(s)}</a></li>'
-                          for s in sorted(self.site.episodes))
+                          for s in sorted(self.site.files))
         return (f"<!DOCTYPE html><meta charset=utf-8><title>Review</title><h1>Episodes to review</h1>"
                 f"<ul>{items}</ul>")
 
     # --- writing --------------------------------------------------------------------------------
+
+    def _recorded_label(self, episode: episodes.LoadedEpisode, name: str) -> str:
+        """The label diarization gave the voice now called `name` (renamed before, perhaps)."""
+        transcript = publish.load_words(self.site.transcripts_dir, episode.slug)
+        result = publish.edited(episode, transcript, self.site.writeback, self.site.align)
+        spans = [(p.start, p.end) for s in result.alignment.sections for p in s.paragraphs if p.speaker == name]
+        counts = Counter(w.speaker for w in transcript.words
+                         if w.speaker and any(a <= w.start <= b for a, b in spans))
+        return counts.most_common(1)[0][0] if counts else name
 
     def change(self, slug: str, action: str, args: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
@@ -122,13 +134,14 @@ class _App:
                     new = edits.set_paragraph(body, int(args["n"]), str(args["text"]))
                 elif action == "rename":
                     new = edits.rename_speaker(body, str(args["old"]), str(args["new"]), episode.speakers)
+                    label = self._recorded_label(episode, str(args["old"])) if args.get("voice") else ""
                 elif action == "heading":
                     new = edits.move_heading(body, int(args["k"]), int(args["before"]))
                 else:
                     raise PipelineError(f"unknown change {action!r}")
                 edits.save(episode.path, seen, new, self.site.writeback)
                 if action == "rename" and args.get("voice"):
-                    notes.append(save_voice(self.site, slug, str(args["new"])))
+                    notes.append(save_voice(self.site, slug, label, str(args["new"])))
             sidecars = publish.publish(episode.path, self.site.transcripts_dir, self.site.publish,
                                        self.site.writeback, self.site.align, self.site.episode_options)
             log.info("%s: %s saved; rebuilt %s", episode.path, action, ", ".join(p.name for p in sidecars))
