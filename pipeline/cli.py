@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import sys
 from collections.abc import Callable
@@ -53,6 +54,10 @@ def _settings(ctx_values: dict[str, Any]) -> config.Settings:
         raise click.UsageError(str(exc)) from exc
 
 
+def _error(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+
+
 def guarded(fn: Callable[..., int | None]) -> Callable[..., None]:
     """Known failures become one clear line and exit status 1, never a traceback."""
 
@@ -70,19 +75,23 @@ def guarded(fn: Callable[..., int | None]) -> Callable[..., None]:
     return wrapper
 
 
-def _targets(paths: tuple[str, ...], settings: config.Settings) -> list[Path]:
-    """PATHS as every command reads them: files, folders or slugs; none: the episodes folder."""
-    from . import targets
-
-    if not paths:
-        return [settings.episodes_dir]
-    # Existing paths are passed on as they are, so that a bad file is reported by the command.
-    named = [Path(p) for p in paths if Path(p).exists()]
-    slugs = [p for p in paths if not Path(p).exists()]
-    return named + (targets.resolve(slugs, settings.episodes_dir) if slugs else [])
+# The lab's commands, loaded by name only when invoked (or listed): the runtime never imports them.
+LAB_COMMANDS = {"eval": "pipeline.lab.cli:eval_command", "bench": "pipeline.lab.cli:bench_command"}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAB_COMMANDS])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAB_COMMANDS:
+            module, attr = LAB_COMMANDS[name].split(":")
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="podcast-transcripts")
 def main() -> None:
     """Transcripts for podcast websites.
@@ -124,10 +133,10 @@ def transcribe(paths: tuple[str, ...], limit: int | None, only: tuple[str, ...],
       python -m pipeline transcribe --only 2019-09-13-rust-in-production-with-armin-ronacher
       python -m pipeline transcribe --engine openai-whisper --model small.en --dry-run
     """
-    from . import run, summary
+    from . import run, summary, targets
 
     settings = _settings(flags)
-    report = run.run_batch(_targets(paths, settings), settings, only=only, limit=limit,
+    report = run.run_batch(targets.for_batch(paths, settings.episodes_dir), settings, only=only, limit=limit,
                            retry_failed=retry_failed)
     summary.print_report(report, settings)
     return 1 if report.failed else 0
@@ -145,10 +154,10 @@ def download(paths: tuple[str, ...], only: tuple[str, ...], **flags: Any) -> int
     Example:
       python -m pipeline download episodes/
     """
-    from . import run, summary
+    from . import run, summary, targets
 
     settings = _settings(flags)
-    report = run.run_batch(_targets(paths, settings), settings, only=only, download_only=True)
+    report = run.run_batch(targets.for_batch(paths, settings.episodes_dir), settings, only=only, download_only=True)
     summary.print_report(report, settings)
     return 1 if report.failed else 0
 
@@ -164,10 +173,10 @@ def status(paths: tuple[str, ...], **flags: Any) -> int:
     Example:
       python -m pipeline status episodes/
     """
-    from . import summary
+    from . import summary, targets
 
     settings = _settings(flags)
-    return summary.print_status(_targets(paths, settings), settings)
+    return summary.print_status(targets.for_batch(paths, settings.episodes_dir), settings)
 
 
 @main.command()
@@ -198,20 +207,14 @@ def review(paths: tuple[str, ...], only: tuple[str, ...], serve: bool, port: int
       python -m pipeline review --remote-audio --pr-body pr-body.md   # what the workflow does
       python -m pipeline review --serve ../my-site/content/episodes --config ../my-site/podcast-transcripts.toml
     """
+    from . import episodes, prbody, review_server, targets
     from . import review as review_stage
-    from . import targets
 
     settings = _settings(flags)
     every = targets.resolve(paths, settings.episodes_dir, only)
-    files = [f for f in every
-             if any((settings.transcripts_dir / _slug(f) / n).is_file() for n in ("words.tsv", "whisper.json"))]
+    files = [f for f in every if settings.workspace.is_transcribed(episodes.slug_of(f))]
     if pr_body is not None:
-        from . import prbody
-        from .files import write_atomic
-
-        write_atomic(pr_body, prbody.render(files, settings.transcripts_dir, episode_options=settings.episodes,
-                                            wb=settings.writeback, align_options=settings.align,
-                                            review_options=settings.review))
+        prbody.write(pr_body, files, settings)
         click.echo(str(pr_body))
         if not files:
             return 0  # nothing transcribed yet: the summary says so
@@ -219,35 +222,13 @@ def review(paths: tuple[str, ...], only: tuple[str, ...], serve: bool, port: int
         raise PipelineError(f"no transcribed episodes among {', '.join(paths) or settings.episodes_dir}; "
                             "run `python -m pipeline transcribe` first")
     if serve:
-        return _serve(files, settings, port)
-    for page in review_stage.write_pages([], settings, files=files, remote_audio=remote_audio):
+        return review_server.serve(files, settings, port, click.echo)
+    pages = review_stage.write_pages(
+        [], settings.workspace, settings.episodes_dir, episode_options=settings.episodes,
+        align_options=settings.align, flag_options=settings.flags, threshold=settings.align.review_threshold,
+        files=files, wb=settings.writeback, remote_audio=remote_audio)
+    for page in pages:
         click.echo(str(page))
-    return 0
-
-
-def _slug(path: Path) -> str:
-    from . import episodes
-
-    return episodes.slug_of(path)
-
-
-def _serve(files: list[Path], settings: config.Settings, port: int) -> int:
-    from . import review_server
-
-    site = review_server.Site(
-        {_slug(f): f for f in files}, settings.transcripts_dir, settings.episodes, settings.writeback,
-        settings.align, settings.publish, settings.review, settings.align.review_threshold)
-    server = review_server.ReviewServer(site, port)
-    click.echo(f"Review server (Ctrl+C stops it): {server.url}", err=False)
-    for f in files:
-        click.echo(f"  {_slug(f)}: {server.episode_url(_slug(f))}")
-    sys.stdout.flush()
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
     return 0
 
 
@@ -272,19 +253,9 @@ def publish(paths: tuple[str, ...], only: tuple[str, ...], **flags: Any) -> int:
     from . import targets
 
     settings = _settings(flags)
-    failed = 0
-    for f in targets.resolve(paths, settings.episodes_dir, only):
-        slug = _slug(f)
-        if not any((settings.transcripts_dir / slug / n).is_file() for n in ("words.tsv", "whisper.json")):
-            continue  # not transcribed: nothing to publish
-        try:
-            written = publish_stage.publish(f, settings.transcripts_dir, settings.publish, settings.writeback,
-                                            settings.align, settings.episodes)
-        except PipelineError as exc:  # one bad episode never stops the others
-            click.echo(f"error: {exc}", err=True)
-            failed += 1
-            continue
-        click.echo(f"{f}: " + ", ".join(str(p) for p in written))
+    files = targets.resolve(paths, settings.episodes_dir, only)
+    failed = publish_stage.publish_all(files, settings.workspace, click.echo, _error, settings.publish,
+                                       settings.writeback, settings.align, settings.episodes)
     return 1 if failed else 0
 
 
@@ -306,9 +277,8 @@ def approve(paths: tuple[str, ...], **flags: Any) -> int:
     for f in targets.resolve(paths, settings.episodes_dir):
         writeback.approve(f)
         click.echo(f"{f}: marked reviewed")
-        if any((settings.transcripts_dir / _slug(f) / n).is_file() for n in ("words.tsv", "whisper.json")):
-            publish_stage.publish(f, settings.transcripts_dir, settings.publish, settings.writeback,
-                                  settings.align, settings.episodes)
+        publish_stage.publish_all([f], settings.workspace, click.echo, _error, settings.publish,
+                                  settings.writeback, settings.align, settings.episodes)
     return 0
 
 
@@ -324,23 +294,3 @@ def demo(workdir: Path, **flags: Any) -> int:
     flags["transcripts_dir"] = flags.get("transcripts_dir") or workdir / "transcripts"
     settings = _settings(flags)
     return demo_mod.run_demo(workdir, settings)
-
-
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
-                                "help_option_names": []})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def eval(args: tuple[str, ...]) -> None:  # noqa: A001 - the command is called eval
-    """Measure accuracy on synthesized episodes and the real clips (`eval --help` for options)."""
-    from . import evaluate
-
-    sys.exit(evaluate.main(list(args)))
-
-
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
-                                "help_option_names": []})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def bench(args: tuple[str, ...]) -> None:
-    """Measure speed and memory per stage and engine (`bench --help` for options)."""
-    from . import bench as bench_mod
-
-    sys.exit(bench_mod.main(list(args)))

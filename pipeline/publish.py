@@ -14,12 +14,14 @@ clone can rebuild everything.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import align, episodes, formats, retime, wordsfile, writeback
-from .errors import EpisodeError
+from .errors import EpisodeError, PipelineError
 from .models import Episode, Transcript, transcript_from_dict
+from .workspace import Workspace
 
 WHERE = ("transcripts", "bundle")
 
@@ -36,7 +38,7 @@ class Options:
             raise ValueError("set either sidecars = \"bundle\" or sidecars_dir, not both")
 
 
-def sidecar_dir(episode: Episode, transcripts_dir: Path, options: Options = Options()) -> Path:
+def sidecar_dir(episode: Episode, ws: Workspace, options: Options = Options()) -> Path:
     if options.sidecars_dir is not None:
         return Path(options.sidecars_dir) / episode.slug
     if options.sidecars == "bundle":
@@ -44,21 +46,20 @@ def sidecar_dir(episode: Episode, transcripts_dir: Path, options: Options = Opti
             raise EpisodeError(f"{episode.path}: sidecars = \"bundle\" needs a page bundle "
                                f"({episode.slug}/index.md), not a flat file")
         return episode.path.parent
-    return Path(transcripts_dir) / episode.slug
+    return ws.drafts(episode.slug)
 
 
-def load_words(transcripts_dir: Path, slug: str) -> Transcript:
+def load_words(ws: Workspace, slug: str) -> Transcript:
     """The recorded words: `words.tsv`, or the machine-local `whisper.json` of older runs."""
-    folder = Path(transcripts_dir) / slug
-    if (folder / wordsfile.NAME).is_file():
-        return wordsfile.read(folder / wordsfile.NAME)
-    legacy = folder / "whisper.json"
+    if ws.words_tsv(slug).is_file():
+        return wordsfile.read(ws.words_tsv(slug))
+    legacy = ws.whisper_json(slug)
     if legacy.is_file():
         try:
             return transcript_from_dict(json.loads(legacy.read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise EpisodeError(f"{legacy}: unreadable transcript ({exc})") from exc
-    raise EpisodeError(f"{folder / wordsfile.NAME}: no recorded words for {slug!r}; "
+    raise EpisodeError(f"{ws.words_tsv(slug)}: no recorded words for {slug!r}; "
                        f"run `python -m pipeline transcribe --only {slug}` first")
 
 
@@ -79,11 +80,31 @@ def write(episode: Episode, result: retime.Edited, out_dir: Path) -> list[Path]:
     return formats.write_sidecars(result.alignment, result.chapters, out_dir, title=episode.title)
 
 
-def publish(path: Path, transcripts_dir: Path, options: Options = Options(),
+def publish(path: Path, ws: Workspace, options: Options = Options(),
             wb: writeback.Options = writeback.Options(), align_options: align.Options = align.Options(),
             episode_options: episodes.Options = episodes.Options()) -> list[Path]:
     """Rebuild one episode's sidecars from its file; the paths written."""
     episode = episodes.load(path, episode_options)
-    transcript = load_words(transcripts_dir, episode.slug)
+    transcript = load_words(ws, episode.slug)
     result = edited(episode, transcript, wb, align_options)
-    return write(episode, result, sidecar_dir(episode, transcripts_dir, options))
+    return write(episode, result, sidecar_dir(episode, ws, options))
+
+
+def publish_all(files: Sequence[Path], ws: Workspace, say: Callable[[str], object], warn: Callable[[str], object],
+                options: Options = Options(), wb: writeback.Options = writeback.Options(),
+                align_options: align.Options = align.Options(),
+                episode_options: episodes.Options = episodes.Options()) -> int:
+    """`publish` for each transcribed episode among `files` (others have nothing to publish);
+    one that fails is reported and the rest go on. Returns how many failed."""
+    failed = 0
+    for path in files:
+        if not ws.is_transcribed(episodes.slug_of(path)):
+            continue
+        try:
+            written = publish(path, ws, options, wb, align_options, episode_options)
+        except PipelineError as exc:
+            warn(str(exc))
+            failed += 1
+            continue
+        say(f"{path}: " + ", ".join(str(p) for p in written))
+    return failed

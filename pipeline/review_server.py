@@ -18,17 +18,23 @@ import html
 import json
 import logging
 import secrets
+import sys
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from . import edits, episodes, publish, review, writeback
+from . import align, edits, episodes, flags, publish, review, writeback
 from .errors import ConcurrentEditError, PipelineError
+from .workspace import Workspace
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 log = logging.getLogger("pipeline")
 
@@ -38,12 +44,12 @@ class Site:
     """Everything the server needs to know about where things are and how they are written."""
 
     files: dict[str, Path]  # slug -> episode file
-    transcripts_dir: Path
+    workspace: Workspace
     episode_options: episodes.Options
     writeback: writeback.Options
-    align: Any  # align.Options
+    align: align.Options
     publish: publish.Options
-    review: review.Options
+    flags: flags.Options
     threshold: float = 0.5
 
 
@@ -54,10 +60,10 @@ def save_voice(site: Site, slug: str, label: str, name: str) -> str:
         from . import voices  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         return "known voices are not available in this version: the name was saved in the text only"
-    source = site.transcripts_dir / slug / "whisper.json"
+    source = site.workspace.whisper_json(slug)
     try:
         profile = voices.from_transcript(name, source, label, f"{slug} (review)")
-        path = voices.save(profile, site.transcripts_dir)
+        path = voices.save(profile, site.workspace.root)
     except PipelineError as exc:
         return f"the name was saved, but not as a known voice: {exc}"
     return f"{name} saved as a known voice ({path})"
@@ -79,20 +85,14 @@ class _App:
         return episodes.parse(path, data.decode("utf-8"), self.site.episode_options), data
 
     def audio_file(self, slug: str) -> Path | None:
-        from .download import AUDIO_EXTS
-
-        for ext in AUDIO_EXTS:
-            local = self.site.transcripts_dir / "audio" / f"{slug}{ext}"
-            if local.is_file():
-                return local
-        return None
+        return self.site.workspace.local_audio(slug)
 
     def page(self, slug: str) -> str:
         episode, data = self._load(slug)
-        transcript = publish.load_words(self.site.transcripts_dir, slug)
+        transcript = publish.load_words(self.site.workspace, slug)
         result = publish.edited(episode, transcript, self.site.writeback, self.site.align)
         src = f"/audio/{quote(slug)}?token={self.token}" if self.audio_file(slug) else episode.audio_url
-        page = review.render_page(episode, transcript, result.alignment, src, self.site.review,
+        page = review.render_page(episode, transcript, result.alignment, src, self.site.flags,
                                   self.site.threshold)
         extra = resources.files("pipeline").joinpath("templates/review-edit.html").read_text(encoding="utf-8")
         config = {"slug": slug, "token": self.token, "version": edits.version(data),
@@ -112,7 +112,7 @@ class _App:
 
     def _recorded_label(self, episode: episodes.LoadedEpisode, name: str) -> str:
         """The label diarization gave the voice now called `name` (renamed before, perhaps)."""
-        transcript = publish.load_words(self.site.transcripts_dir, episode.slug)
+        transcript = publish.load_words(self.site.workspace, episode.slug)
         result = publish.edited(episode, transcript, self.site.writeback, self.site.align)
         spans = [(p.start, p.end) for s in result.alignment.sections for p in s.paragraphs if p.speaker == name]
         counts = Counter(w.speaker for w in transcript.words
@@ -142,7 +142,7 @@ class _App:
                 edits.save(episode.path, seen, new, self.site.writeback)
                 if action == "rename" and args.get("voice"):
                     notes.append(save_voice(self.site, slug, label, str(args["new"])))
-            sidecars = publish.publish(episode.path, self.site.transcripts_dir, self.site.publish,
+            sidecars = publish.publish(episode.path, self.site.workspace, self.site.publish,
                                        self.site.writeback, self.site.align, self.site.episode_options)
             log.info("%s: %s saved; rebuilt %s", episode.path, action, ", ".join(p.name for p in sidecars))
             return {"ok": True, "version": edits.version(episode.path.read_bytes()),
@@ -258,3 +258,22 @@ class ReviewServer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def serve(files: list[Path], settings: Settings, port: int, say: Callable[[str], object]) -> int:
+    """Serve `files` until interrupted, after saying where (the addresses carry the token)."""
+    site = Site({episodes.slug_of(f): f for f in files}, settings.workspace, settings.episodes,
+                settings.writeback, settings.align, settings.publish, settings.flags,
+                settings.align.review_threshold)
+    server = ReviewServer(site, port)
+    say(f"Review server (Ctrl+C stops it): {server.url}")
+    for slug in site.files:
+        say(f"  {slug}: {server.episode_url(slug)}")
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0

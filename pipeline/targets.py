@@ -34,3 +34,13 @@ def resolve(args: Sequence[str | Path], episodes_dir: Path, only: Sequence[str] 
     if only:
         files = [f for f in files if episodes.slug_of(f) in only]
     return files
+
+
+def for_batch(args: Sequence[str | Path], episodes_dir: Path) -> list[Path]:
+    """PATHS for the batch commands: existing paths as given (the batch reports a bad file in
+    its summary), slugs looked up; none: the episodes folder."""
+    if not args:
+        return [Path(episodes_dir)]
+    named = [Path(a) for a in args if Path(a).exists()]
+    slugs = [a for a in args if not Path(a).exists()]
+    return named + (resolve(slugs, episodes_dir) if slugs else [])

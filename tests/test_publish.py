@@ -21,6 +21,7 @@ from align_fakes import golden_episode, random_chapters, random_transcript
 from conftest import REPO
 from pipeline import align, config, edits, episodes, formats, publish, render, retime, wordsfile, writeback
 from pipeline.errors import ConcurrentEditError, EpisodeError
+from pipeline.workspace import Workspace
 
 SLUG = "wine"
 
@@ -200,7 +201,7 @@ def test_edits_change_only_what_they_must(tmp_path: Path) -> None:
     assert episodes.load(path).state == "edited"
     chapters = json.loads(formats.WRITERS["chapters-json"].render(
         *(lambda e: (e.alignment, e.chapters))(publish.edited(episodes.load(path), publish.load_words(
-            tmp_path / "transcripts", SLUG)))))
+            Workspace(tmp_path / "transcripts"), SLUG)))))
     wine = next(c for c in chapters["chapters"] if c["title"] == "What's Wine")
     thank_you = next(w for w in golden_episode()[0].words if w.text.strip() == "Thank")
     assert wine["startTime"] == pytest.approx(thank_you.start)  # the heading's new place

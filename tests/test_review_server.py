@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from pipeline import synth
-from pipeline.demo import serve
+from pipeline.lab import synth
+from pipeline.lab.serve import serve
 from test_review import CHROMEDRIVER, CHROMIUM, _click, _current_time, _no_console_errors, _wait
 
 TIMECODE = re.compile(r"^\[\d\d:\d\d:\d\d\] ")

@@ -23,8 +23,8 @@ import pytest
 import yaml
 
 from conftest import REPO
-from pipeline import synth
-from pipeline.demo import serve
+from pipeline.lab import synth
+from pipeline.lab.serve import serve
 
 WORKFLOW = REPO / ".github" / "workflows" / "transcribe.yml"
 HIDDEN = {"espeak-ng", "espeak", "chromium", "chromium-browser", "chromedriver", "google-chrome"}
