@@ -6,7 +6,7 @@ ARGS ?=
 # (https://download.pytorch.org/whl/cpu): a few hundred MB instead of several GB of CUDA.
 TORCH_INDEX ?=
 
-.PHONY: install runtime transcribe publish test demo eval bench status review sysdeps sysdeps-run clean
+.PHONY: install runtime transcribe publish test test-fast demo eval bench status review sysdeps sysdeps-run clean
 
 # What transcription needs (faster-whisper, diarization, ffmpeg), and no more: this is all that
 # `make transcribe`, `status`, `review` and `publish` install, as any user.
@@ -68,6 +68,10 @@ publish: .venv/.runtime
 
 test: install
 	$(PY) -m pytest -q $(ARGS)
+
+# No real model, browser or lab run: the fake engine and diarizer (tests/fakes.py) stand in.
+test-fast: install
+	$(PY) -m pytest -q -m "not model and not chromium and not lab" $(ARGS)
 
 demo: install
 	$(PY) -m pipeline demo $(ARGS)

@@ -27,6 +27,8 @@ from pipeline.lab.serve import serve
 from test_review import CHROMEDRIVER, CHROMIUM, _click, _current_time, _no_console_errors, _wait
 
 TIMECODE = re.compile(r"^\[\d\d:\d\d:\d\d\] ")
+# The site is really transcribed (in a subprocess), and the page driven in Chromium.
+pytestmark = [pytest.mark.model, pytest.mark.chromium]
 
 
 def pipeline(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

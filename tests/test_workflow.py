@@ -127,6 +127,7 @@ def _path_without_espeak_and_chromium(root: Path) -> str:
     return str(bin_dir)
 
 
+@pytest.mark.model  # `make transcribe` really transcribes, in a subprocess
 def test_workflow_steps_pass_as_an_unprivileged_user_with_only_ffmpeg(runner: Path) -> None:
     python = _base_python()
     with serve(runner / "media") as base:
