@@ -14,6 +14,7 @@ import click
 
 from . import config
 from .errors import ConfigError, PipelineError
+from .sanitize import clean_line
 
 log = logging.getLogger("pipeline")
 
@@ -28,7 +29,7 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--episodes-dir", type=click.Path(path_type=Path),
                      help="Where episode files are found when no PATHS are given, and where a "
                      "SLUG is looked up (default: episodes/)."),
-        click.option("--transcripts-dir", type=click.Path(path_type=Path),
+        click.option("--transcripts-dir", type=click.Path(),
                      help="Drafts, sidecar files and the audio cache (default: transcripts/). "
                      "An empty folder redoes everything."),
         click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
@@ -48,6 +49,8 @@ def _settings(ctx_values: dict[str, Any]) -> config.Settings:
     ctx_values.pop("verbose", None)
     config_file = ctx_values.pop("config_file", None)
     logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(_OneLineFormatter("%(levelname)s %(message)s"))
     try:
         return config.load(ctx_values, config_file=config_file)
     except ConfigError as exc:
@@ -56,6 +59,13 @@ def _settings(ctx_values: dict[str, Any]) -> config.Settings:
 
 def _error(message: str) -> None:
     click.echo(f"error: {message}", err=True)
+
+
+class _OneLineFormatter(logging.Formatter):
+    """Log lines carry file names and server answers: no control character reaches the terminal."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        return clean_line(super().formatMessage(record))
 
 
 def guarded(fn: Callable[..., int | None]) -> Callable[..., None]:
@@ -68,8 +78,13 @@ def guarded(fn: Callable[..., int | None]) -> Callable[..., None]:
         except ConfigError as exc:
             raise click.UsageError(str(exc)) from exc
         except PipelineError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {clean_line(str(exc))}", err=True)
             sys.exit(1)
+        except KeyboardInterrupt:
+            # the lock is released on the way here; downloads run on daemon threads, engines in
+            # child processes that are killed, so nothing holds the exit back
+            click.echo("interrupted", err=True)
+            sys.exit(130)
         sys.exit(code or 0)
 
     return wrapper
@@ -109,9 +124,9 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1)
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @common_options
-@click.option("--limit", type=int, help="Process at most N episodes.")
+@click.option("--limit", type=click.IntRange(min=1), help="Process at most N episodes (N >= 1).")
 @click.option("--only", multiple=True, metavar="SLUG", help="Only this episode (repeatable).")
 @click.option("--retry-failed", is_flag=True, help="Only the episodes that failed in the last run.")
 @click.option("--force", is_flag=True, default=None,
@@ -119,13 +134,13 @@ def main() -> None:
               "Edited, reviewed and human transcripts are never replaced.")
 @click.option("--dry-run", is_flag=True, default=None, help="Print the diff instead of writing.")
 @click.option("--diarize/--no-diarize", default=None, help="Label speakers (default: on).")
-@click.option("--num-speakers", type=int, help="How many speakers, when known.")
+@click.option("--num-speakers", type=click.IntRange(min=1), help="How many speakers, when known (>= 1).")
 @click.option("--mark-low-confidence", is_flag=True, default=None,
               help="Mark doubtful words inline with (_needs review_ MM:SS).")
 @guarded
-def transcribe(paths: tuple[str, ...], limit: int | None, only: tuple[str, ...],
+def transcribe(paths: tuple[Path, ...], limit: int | None, only: tuple[str, ...],
                retry_failed: bool, **flags: Any) -> int:
-    """Transcribe every pending episode under PATHS (files, folders or slugs; default: episodes/).
+    """Transcribe every pending episode under PATHS (files or folders; default: episodes/).
 
     \b
     Examples:
@@ -133,50 +148,50 @@ def transcribe(paths: tuple[str, ...], limit: int | None, only: tuple[str, ...],
       python -m pipeline transcribe --only 2019-09-13-rust-in-production-with-armin-ronacher
       python -m pipeline transcribe --engine openai-whisper --model small.en --dry-run
     """
-    from . import run, summary, targets
+    from . import run, summary
 
     settings = _settings(flags)
-    report = run.run_batch(targets.for_batch(paths, settings.episodes_dir), settings, only=only, limit=limit,
+    report = run.run_batch(paths or (settings.episodes_dir,), settings, only=only, limit=limit,
                            retry_failed=retry_failed)
     summary.print_report(report, settings)
     return 1 if report.failed else 0
 
 
 @main.command()
-@click.argument("paths", nargs=-1)
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @common_options
 @click.option("--only", multiple=True, metavar="SLUG", help="Only this episode (repeatable).")
 @guarded
-def download(paths: tuple[str, ...], only: tuple[str, ...], **flags: Any) -> int:
+def download(paths: tuple[Path, ...], only: tuple[str, ...], **flags: Any) -> int:
     """Only fetch the audio of pending episodes into the audio cache.
 
     \b
     Example:
       python -m pipeline download episodes/
     """
-    from . import run, summary, targets
+    from . import run, summary
 
     settings = _settings(flags)
-    report = run.run_batch(targets.for_batch(paths, settings.episodes_dir), settings, only=only, download_only=True)
+    report = run.run_batch(paths or (settings.episodes_dir,), settings, only=only, download_only=True)
     summary.print_report(report, settings)
     return 1 if report.failed else 0
 
 
 @main.command()
-@click.argument("paths", nargs=-1)
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @common_options
 @guarded
-def status(paths: tuple[str, ...], **flags: Any) -> int:
+def status(paths: tuple[Path, ...], **flags: Any) -> int:
     """Every episode and its state: pending, transcribed, reviewed, human-written, failed...
 
     \b
     Example:
       python -m pipeline status episodes/
     """
-    from . import summary, targets
+    from . import summary
 
     settings = _settings(flags)
-    return summary.print_status(targets.for_batch(paths, settings.episodes_dir), settings)
+    return summary.print_status(paths or (settings.episodes_dir,), settings)
 
 
 @main.command()
@@ -212,7 +227,7 @@ def review(paths: tuple[str, ...], only: tuple[str, ...], serve: bool, port: int
 
     settings = _settings(flags)
     every = targets.resolve(paths, settings.episodes_dir, only)
-    files = [f for f in every if settings.workspace.is_transcribed(episodes.slug_of(f))]
+    files = [f for f in every if settings.workspace.is_transcribed(f.key)]
     if pr_body is not None:
         prbody.write(pr_body, files, settings)
         click.echo(str(pr_body))
@@ -275,8 +290,8 @@ def approve(paths: tuple[str, ...], **flags: Any) -> int:
 
     settings = _settings(flags)
     for f in targets.resolve(paths, settings.episodes_dir):
-        writeback.approve(f)
-        click.echo(f"{f}: marked reviewed")
+        writeback.approve(f.path, settings.episodes)
+        click.echo(f"{f.path}: marked reviewed")
         publish_stage.publish_all([f], settings.workspace, click.echo, _error, settings.publish,
                                   settings.writeback, settings.align, settings.episodes)
     return 0

@@ -125,7 +125,7 @@ def move_heading(body: str, k: int, before_paragraph: int) -> str:
 # --- the file -----------------------------------------------------------------------------------
 
 
-def _region(path: Path, lay: episodes.Layout, wb: writeback.Options) -> tuple[int, int]:
+def _region(path: Path, lay: episodes.Layout, wrapper: tuple[str, str]) -> tuple[int, int]:
     """First and last line of the transcript body in the file, wrapper lines excluded."""
     if lay.body is not None:
         return lay.body
@@ -133,9 +133,9 @@ def _region(path: Path, lay: episodes.Layout, wb: writeback.Options) -> tuple[in
         raise WritebackError(f"{path}: no transcript of the pipeline's to edit here")
     lines = [content(x) for x in lay.lines]
     first, last = lay.heading + 1, len(lines) - 1
-    if wb.wrapper_open:
-        opens = [i for i in range(first, len(lines)) if lines[i].strip() == wb.wrapper_open.strip()]
-        closes = [i for i in range(first, len(lines)) if lines[i].strip() == wb.wrapper_close.strip()]
+    if wrapper[0].strip():
+        opens = [i for i in range(first, len(lines)) if lines[i].strip() == wrapper[0].strip()]
+        closes = [i for i in range(first, len(lines)) if lines[i].strip() == wrapper[1].strip()]
         if opens and closes and closes[-1] > opens[0]:
             first, last = opens[0] + 1, closes[-1] - 1
     while first <= last and not lines[first].strip():
@@ -147,13 +147,13 @@ def _region(path: Path, lay: episodes.Layout, wb: writeback.Options) -> tuple[in
     return first, last
 
 
-def current_body(path: Path, text: str, wb: writeback.Options = writeback.Options()) -> str:
-    lay, _ = episodes.layout(path, text)
-    first, last = _region(path, lay, wb)
+def current_body(path: Path, text: str, options: episodes.Options = episodes.Options()) -> str:
+    lay, _ = episodes.layout(path, text, options.placeholders, options.wrapper)
+    first, last = _region(path, lay, options.wrapper)
     return "\n".join(content(x) for x in lay.lines[first : last + 1])
 
 
-def save(path: Path, seen: str, new_body: str, wb: writeback.Options = writeback.Options()) -> bytes:
+def save(path: Path, seen: str, new_body: str, options: episodes.Options = episodes.Options()) -> bytes:
     """Write `new_body` in place of the transcript body, if the file still has version `seen`.
 
     Returns the file's new bytes. Raises `ConcurrentEditError` when it changed meanwhile.
@@ -164,8 +164,8 @@ def save(path: Path, seen: str, new_body: str, wb: writeback.Options = writeback
     if version(data) != seen:
         raise ConcurrentEditError(f"{path}: changed on disk since the page was loaded; reload to see it")
     text = data.decode("utf-8")
-    lay, _ = episodes.layout(path, text)
-    first, last = _region(path, lay, wb)
+    lay, _ = episodes.layout(path, text, options.placeholders, options.wrapper)
+    first, last = _region(path, lay, options.wrapper)
     cr = "\r" if lay.newline == "\r\n" else ""
     ending = "\r" if lay.lines[last].endswith("\r") else ""
     body = [line + cr for line in episodes.canonical(new_body).split("\n")]

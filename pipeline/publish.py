@@ -82,29 +82,30 @@ def write(episode: Episode, result: retime.Edited, out_dir: Path) -> list[Path]:
 
 def publish(path: Path, ws: Workspace, options: Options = Options(),
             wb: writeback.Options = writeback.Options(), align_options: align.Options = align.Options(),
-            episode_options: episodes.Options = episodes.Options()) -> list[Path]:
-    """Rebuild one episode's sidecars from its file; the paths written."""
-    episode = episodes.load(path, episode_options)
+            episode_options: episodes.Options = episodes.Options(), key: str | None = None) -> list[Path]:
+    """Rebuild one episode's sidecars from its file (`key`: its name under transcripts/, see
+    `episodes.discover`); the paths written."""
+    episode = episodes.load(path, episode_options, key)
     transcript = load_words(ws, episode.slug)
     result = edited(episode, transcript, wb, align_options)
     return write(episode, result, sidecar_dir(episode, ws, options))
 
 
-def publish_all(files: Sequence[Path], ws: Workspace, say: Callable[[str], object], warn: Callable[[str], object],
+def publish_all(files: Sequence[episodes.Found], ws: Workspace, say: Callable[[str], object], warn: Callable[[str], object],
                 options: Options = Options(), wb: writeback.Options = writeback.Options(),
                 align_options: align.Options = align.Options(),
                 episode_options: episodes.Options = episodes.Options()) -> int:
     """`publish` for each transcribed episode among `files` (others have nothing to publish);
     one that fails is reported and the rest go on. Returns how many failed."""
     failed = 0
-    for path in files:
-        if not ws.is_transcribed(episodes.slug_of(path)):
+    for f in files:
+        if not ws.is_transcribed(f.key):
             continue
         try:
-            written = publish(path, ws, options, wb, align_options, episode_options)
+            written = publish(f.path, ws, options, wb, align_options, episode_options, f.key)
         except PipelineError as exc:
             warn(str(exc))
             failed += 1
             continue
-        say(f"{path}: " + ", ".join(str(p) for p in written))
+        say(f"{f.path}: " + ", ".join(str(p) for p in written))
     return failed

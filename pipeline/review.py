@@ -27,13 +27,14 @@ from .errors import PipelineError
 from .files import write_atomic
 from .flags import KINDS, Flag, WordIndex, clock, heading_id
 from .models import Alignment, Episode, Transcript, Word, transcript_from_dict
+from .sanitize import clean
 from .workspace import Workspace
 
 # --- the page -----------------------------------------------------------------------------------
 
 
 def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(clean(str(text)), quote=True)
 
 
 def _t(seconds: float) -> str:
@@ -171,10 +172,9 @@ def audio_source(episode: Episode, page: Path, workspace: Workspace) -> str | No
 
 def _episodes_by_slug(episodes_dir: Path, options: episodes.Options, wanted: set[str]) -> dict[str, Episode]:
     found: dict[str, Episode] = {}
-    for path in episodes.find_episodes([episodes_dir]):
-        if episodes.slug_of(path) in wanted:
-            episode = episodes.load(path, options)
-            found[episode.slug] = episode
+    for f in episodes.discover([episodes_dir], episodes_dir):
+        if f.key in wanted and not f.error:
+            found[f.key] = episodes.load(f.path, options, key=f.key)
     return found
 
 
@@ -189,7 +189,8 @@ def write_pages(
     slugs: Sequence[str], workspace: Workspace, episodes_dir: Path, *,
     episode_options: episodes.Options = episodes.Options(), align_options: align.Options = align.Options(),
     flag_options: flags.Options = flags.Options(), threshold: float = 0.5,
-    files: Sequence[Path] | None = None, wb: writeback.Options = writeback.Options(), remote_audio: bool = False,
+    files: Sequence[episodes.Found] | None = None, wb: writeback.Options = writeback.Options(),
+    remote_audio: bool = False,
 ) -> list[Path]:
     """A review page for each slug or episode file (every transcribed episode when none is given).
 
@@ -198,8 +199,8 @@ def write_pages(
     `remote_audio`: the page plays the episode's URL, not the local copy (pages shared alone).
     """
     found: dict[str, Episode] = {}
-    for path in files or ():
-        episode = episodes.load(path, episode_options)
+    for f in files or ():
+        episode = episodes.load(f.path, episode_options, f.key)
         found[episode.slug] = episode
     slugs = list(found) if files is not None else (list(slugs) or workspace.transcribed_slugs())
     if not slugs:

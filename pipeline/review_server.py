@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from . import align, edits, episodes, flags, publish, review, writeback
 from .errors import ConcurrentEditError, PipelineError
@@ -82,7 +82,7 @@ class _App:
         if path is None:
             raise PipelineError(f"no episode {slug!r} here")
         data = path.read_bytes()
-        return episodes.parse(path, data.decode("utf-8"), self.site.episode_options), data
+        return episodes.parse(path, data.decode("utf-8"), self.site.episode_options, slug), data
 
     def audio_file(self, slug: str) -> Path | None:
         return self.site.workspace.local_audio(slug)
@@ -96,7 +96,7 @@ class _App:
                                   self.site.threshold)
         extra = resources.files("pipeline").joinpath("templates/review-edit.html").read_text(encoding="utf-8")
         config = {"slug": slug, "token": self.token, "version": edits.version(data),
-                  "speakers": edits.speakers(edits.current_body(episode.path, episode.text, self.site.writeback),
+                  "speakers": edits.speakers(edits.current_body(episode.path, episode.text, self.site.episode_options),
                                              episode.speakers),
                   "state": episode.state}
         extra = extra.replace("{{config}}", json.dumps(config).replace("<", "\\u003c"))
@@ -127,9 +127,9 @@ class _App:
                 raise ConcurrentEditError(f"{episode.path}: changed on disk since the page was loaded")
             notes: list[str] = []
             if action == "approve":
-                writeback.approve(episode.path)
+                writeback.approve(episode.path, self.site.episode_options)
             else:
-                body = edits.current_body(episode.path, episode.text, self.site.writeback)
+                body = edits.current_body(episode.path, episode.text, self.site.episode_options)
                 if action == "paragraph":
                     new = edits.set_paragraph(body, int(args["n"]), str(args["text"]))
                 elif action == "rename":
@@ -139,11 +139,11 @@ class _App:
                     new = edits.move_heading(body, int(args["k"]), int(args["before"]))
                 else:
                     raise PipelineError(f"unknown change {action!r}")
-                edits.save(episode.path, seen, new, self.site.writeback)
+                edits.save(episode.path, seen, new, self.site.episode_options)
                 if action == "rename" and args.get("voice"):
                     notes.append(save_voice(self.site, slug, label, str(args["new"])))
             sidecars = publish.publish(episode.path, self.site.workspace, self.site.publish,
-                                       self.site.writeback, self.site.align, self.site.episode_options)
+                                       self.site.writeback, self.site.align, self.site.episode_options, slug)
             log.info("%s: %s saved; rebuilt %s", episode.path, action, ", ".join(p.name for p in sidecars))
             return {"ok": True, "version": edits.version(episode.path.read_bytes()),
                     "sidecars": [str(p) for p in sidecars], "notes": notes}
@@ -185,10 +185,10 @@ def _handler(app: _App, host: str, port_box: list[int]) -> type[BaseHTTPRequestH
                 if url.path == "/":
                     self._send(200, app.index().encode(), "text/html; charset=utf-8")
                 elif url.path.startswith("/episode/"):
-                    self._send(200, app.page(url.path.removeprefix("/episode/")).encode(),
+                    self._send(200, app.page(unquote(url.path.removeprefix("/episode/"))).encode(),
                                "text/html; charset=utf-8")
                 elif url.path.startswith("/audio/"):
-                    self._audio(url.path.removeprefix("/audio/"))
+                    self._audio(unquote(url.path.removeprefix("/audio/")))
                 else:
                     self._send(404, b"not found", "text/plain")
             except PipelineError as exc:
@@ -220,14 +220,15 @@ def _handler(app: _App, host: str, port_box: list[int]) -> type[BaseHTTPRequestH
             if not self._allowed_host() or not secrets.compare_digest(token, app.token):
                 self._json(403, {"error": "forbidden: missing or wrong session token"})
                 return
+            # /api/<episode key, which may hold slashes>/<action>
             parts = url.path.strip("/").split("/")
-            if len(parts) != 3 or parts[0] != "api":
+            if len(parts) < 3 or parts[0] != "api":
                 self._json(404, {"error": "not found"})
                 return
             try:
                 length = int(self.headers.get("Content-Length", "0"))
                 args = json.loads(self.rfile.read(length) or b"{}")
-                self._json(200, app.change(parts[1], parts[2], args))
+                self._json(200, app.change(unquote("/".join(parts[1:-1])), parts[-1], args))
             except ConcurrentEditError as exc:
                 self._json(409, {"error": str(exc)})
             except PipelineError as exc:
@@ -260,9 +261,9 @@ class ReviewServer:
         self.httpd.server_close()
 
 
-def serve(files: list[Path], settings: Settings, port: int, say: Callable[[str], object]) -> int:
+def serve(files: list[episodes.Found], settings: Settings, port: int, say: Callable[[str], object]) -> int:
     """Serve `files` until interrupted, after saying where (the addresses carry the token)."""
-    site = Site({episodes.slug_of(f): f for f in files}, settings.workspace, settings.episodes,
+    site = Site({f.key: f.path for f in files}, settings.workspace, settings.episodes,
                 settings.writeback, settings.align, settings.publish, settings.flags,
                 settings.align.review_threshold)
     server = ReviewServer(site, port)

@@ -1,7 +1,9 @@
-"""Which episodes a command means: the same `PATHS...` for every command.
+"""Which episodes `review`, `publish` and `approve` mean: `PATHS...` as files, folders or slugs.
 
-Each argument is an episode file, a folder of them, or the slug of an episode under the
-episodes folder (`review my-ep` keeps working); none means the whole episodes folder.
+Each argument is an episode file, a folder of them, or the name of an episode under the
+episodes folder (its key, such as `season-1/pilot`, or its plain name when only one file has
+it), so `review my-ep` keeps working; none means the whole episodes folder. Episodes carry the
+key that names their files under transcripts/ (see `episodes.discover`).
 """
 
 from __future__ import annotations
@@ -10,37 +12,33 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import episodes
-from .errors import EpisodeError
+from .errors import ConfigError, EpisodeError
 
 
-def resolve(args: Sequence[str | Path], episodes_dir: Path, only: Sequence[str] = ()) -> list[Path]:
-    """Episode files, sorted and without duplicates; an unknown slug is an error naming it."""
-    if not args:
-        files = episodes.find_episodes([episodes_dir])
-    else:
-        named = [Path(a) for a in args if Path(a).exists()]
-        slugs = [str(a) for a in args if not Path(a).exists()]
-        files = episodes.find_episodes(named) if named else []
-        if slugs:
-            if not Path(episodes_dir).is_dir():
-                raise EpisodeError(f"{slugs[0]}: no such file or folder, and no episodes folder {episodes_dir} "
-                                   "to find it in as a slug")
-            by_slug = {episodes.slug_of(p): p for p in episodes.find_episodes([episodes_dir])}
-            for slug in slugs:
-                if slug not in by_slug:
-                    raise EpisodeError(f"{slug}: no such file or folder, nor an episode slug under {episodes_dir}")
-                files.append(by_slug[slug])
-        files = sorted(dict.fromkeys(files))
-    if only:
-        files = [f for f in files if episodes.slug_of(f) in only]
-    return files
-
-
-def for_batch(args: Sequence[str | Path], episodes_dir: Path) -> list[Path]:
-    """PATHS for the batch commands: existing paths as given (the batch reports a bad file in
-    its summary), slugs looked up; none: the episodes folder."""
-    if not args:
-        return [Path(episodes_dir)]
+def resolve(args: Sequence[str | Path], episodes_dir: Path, only: Sequence[str] = ()) -> list[episodes.Found]:
+    """Episode files with their keys, sorted; a name that matches nothing, or a refused file, is
+    an error naming it."""
     named = [Path(a) for a in args if Path(a).exists()]
-    slugs = [a for a in args if not Path(a).exists()]
-    return named + (resolve(slugs, episodes_dir) if slugs else [])
+    names = [str(a).strip("/") for a in args if not Path(a).exists()] + list(only)
+    found = episodes.discover(named, episodes_dir) if named else []
+    if names or not args:
+        everything = episodes.discover([Path(episodes_dir)], episodes_dir)
+        if not args:
+            found = everything
+        for name in dict.fromkeys(names):
+            match = [f for f in everything if f.key == name] or \
+                [f for f in everything if episodes.slug_of(f.path) == name]
+            if not match:
+                raise ConfigError(f"{name}: no such file or folder, nor an episode of that name under {episodes_dir}")
+            if len(match) > 1:
+                raise ConfigError(f"{name}: several episodes have that name "
+                                   f"({', '.join(f.key for f in match)}); give its path under {episodes_dir}")
+            if not any(f.path == match[0].path for f in found):
+                found.append(match[0])
+        if only:
+            keep = {f.path for f in everything if f.key in only or episodes.slug_of(f.path) in only}
+            found = [f for f in found if f.path in keep]
+    for f in found:
+        if f.error:
+            raise EpisodeError(f.error)
+    return sorted(found, key=lambda f: f.path)

@@ -40,7 +40,7 @@ def site(root: Path, flat: bool = False, transcripts: str = "transcripts") -> Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes((f'+++\ntitle = "Wine"  # keep this comment\n[extra]\nepisode_url = "https://example.com/w.mp3"\n'
                       f"+++\r\n\r\nNotes.\n\n### Timestamps\n{notes}\n\n## Transcript\n\n"
-                      "Transcript for this episode is coming soon.\n\nAfter the transcript.\n").encode())
+                      "Transcript for this episode is coming soon.\n").encode())
     episode = episodes.load(path)
     alignment = align.align(transcript, episode.chapters)
     body = render.render_markdown(alignment)
