@@ -222,7 +222,7 @@ def review(paths: tuple[str, ...], only: tuple[str, ...], serve: bool, port: int
       python -m pipeline review --remote-audio --pr-body pr-body.md   # what the workflow does
       python -m pipeline review --serve ../my-site/content/episodes --config ../my-site/podcast-transcripts.toml
     """
-    from . import episodes, prbody, review_server, targets
+    from . import prbody, review_server, targets
     from . import review as review_stage
 
     settings = _settings(flags)

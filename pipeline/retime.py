@@ -254,5 +254,5 @@ def retime(body: str, transcript: Transcript, chapters: Sequence[Chapter], offse
         out_sections.insert(0, Section(None, tuple(sections[0][1])))
     # Show-notes chapters the reviewer took out of the text still mark the audio for apps.
     placed += [c for left in by_title.values() for c in left]
-    alignment = Alignment(tuple(out_sections), offset, offset, (), duration)
+    alignment = Alignment(tuple(out_sections), offset, (), duration)
     return Edited(alignment, tuple(sorted(placed, key=lambda c: c.start)))

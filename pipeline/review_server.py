@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from . import align, edits, episodes, flags, publish, review, writeback
 from .errors import ConcurrentEditError, PipelineError
+from .models import Episode
 from .workspace import Workspace
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ class _App:
 
     # --- reading --------------------------------------------------------------------------------
 
-    def _load(self, slug: str) -> tuple[episodes.LoadedEpisode, bytes]:
+    def _load(self, slug: str) -> tuple[Episode, bytes]:
         path = self.site.files.get(slug)
         if path is None:
             raise PipelineError(f"no episode {slug!r} here")
@@ -110,7 +111,7 @@ class _App:
 
     # --- writing --------------------------------------------------------------------------------
 
-    def _recorded_label(self, episode: episodes.LoadedEpisode, name: str) -> str:
+    def _recorded_label(self, episode: Episode, name: str) -> str:
         """The label diarization gave the voice now called `name` (renamed before, perhaps)."""
         transcript = publish.load_words(self.site.workspace, episode.slug)
         result = publish.edited(episode, transcript, self.site.writeback, self.site.align)
@@ -265,7 +266,7 @@ def serve(files: list[episodes.Found], settings: Settings, port: int, say: Calla
     """Serve `files` until interrupted, after saying where (the addresses carry the token)."""
     site = Site({f.key: f.path for f in files}, settings.workspace, settings.episodes,
                 settings.writeback, settings.align, settings.publish, settings.flags,
-                settings.align.review_threshold)
+                settings.render.review_threshold)
     server = ReviewServer(site, port)
     say(f"Review server (Ctrl+C stops it): {server.url}")
     for slug in site.files:

@@ -16,11 +16,12 @@ a diff of it stays readable.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from .errors import EpisodeError
 from .files import write_atomic
-from .models import Segment, Transcript, Word
+from .models import Segment, Transcript, Word, transcript_from_dict
 
 NAME = "words.tsv"
 MAGIC = "# podcast-transcripts words 1"
@@ -39,7 +40,8 @@ def _clean(text: str) -> str:
 def dumps(transcript: Transcript) -> str:
     meta = {"engine": transcript.engine, "model": transcript.model, "language": transcript.language,
             "duration": round(transcript.duration, 3), "audio_sha256": transcript.audio_sha256,
-            "options": transcript.options}
+            "decoding": asdict(transcript.decoding) if transcript.decoding else None,
+            "diarization": asdict(transcript.diarization) if transcript.diarization else None}
     out = [MAGIC, "# " + json.dumps(meta, ensure_ascii=False, sort_keys=True, default=str)]
     speaker: str | None = None
     for s in transcript.segments:
@@ -83,8 +85,14 @@ def loads(text: str, source: Path) -> Transcript:
                 end, probability, word = rest.split("\t", 2)
                 words.append(Word(float(kind), float(end), word, float(probability), speaker))
         close()
-        return Transcript(tuple(segments), meta["language"], float(meta["duration"]), meta["engine"],
-                          meta["model"], meta.get("options") or {}, meta.get("audio_sha256") or "")
+        # Through transcript_from_dict, which also reads the `options` of files written before
+        # `decoding` and `diarization` were typed.
+        head_only = transcript_from_dict({
+            "segments": [], "language": meta["language"], "duration": float(meta["duration"]),
+            "engine": meta["engine"], "model": meta["model"], "audio_sha256": meta.get("audio_sha256") or "",
+            "options": meta.get("options"), "decoding": meta.get("decoding"), "diarization": meta.get("diarization"),
+        })
+        return replace(head_only, segments=tuple(segments))
     except (ValueError, KeyError, TypeError) as exc:
         raise EpisodeError(f"{source}: unreadable words file ({exc})") from exc
 

@@ -287,6 +287,25 @@ def approve(path: Path, options: episodes.Options = episodes.Options()) -> None:
     _replace_atomically(path, text.encode("utf-8"), "\n".join(lines).encode("utf-8"))
 
 
+def transcript_body(episode: Episode, options: Options = Options()) -> str | None:
+    """The transcript text in the file (between the wrapper lines), None when there is none."""
+    placeholders = episode.placeholders or episodes.PLACEHOLDERS
+    wrapper = episode.wrapper if episode.wrapper is not None else episodes.WRAPPER
+    lay, _ = episodes.layout(episode.path, episode.text, placeholders, wrapper)
+    state = episodes.state_of(lay)
+    if lay.heading is None or state == EpisodeState.PENDING:
+        return None
+    if lay.body is not None:
+        return "\n".join(content(x) for x in lay.lines[lay.body[0] : lay.body[1] + 1])
+    section = [content(x) for x in lay.lines[lay.heading + 1 :]]
+    if wrapper[0]:
+        opens = [i for i, x in enumerate(section) if x.strip() == wrapper[0].strip()]
+        closes = [i for i, x in enumerate(section) if x.strip() == wrapper[1].strip()]
+        if opens and closes and closes[-1] > opens[0]:
+            section = section[opens[0] + 1 : closes[-1]]
+    return canonical("\n".join(section)) or None
+
+
 # --- the file ---------------------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from align_fakes import golden_episode, random_chapters, random_transcript
 from conftest import REPO
 from pipeline import align, config, edits, episodes, formats, publish, render, retime, wordsfile, writeback
 from pipeline.errors import ConcurrentEditError, EpisodeError
+from pipeline.models import Provenance
 from pipeline.workspace import Workspace
 
 SLUG = "wine"
@@ -44,8 +45,8 @@ def site(root: Path, flat: bool = False, transcripts: str = "transcripts") -> Pa
     episode = episodes.load(path)
     alignment = align.align(transcript, episode.chapters)
     body = render.render_markdown(alignment)
-    writeback.write(episode, body, {"engine": "faster-whisper", "model": "tiny.en",
-                                    "offset": round(alignment.offset, 2)})
+    writeback.write(episode, body, Provenance(engine="faster-whisper", model="tiny.en",
+                                              offset=round(alignment.offset, 2)))
     drafts = root / transcripts / SLUG
     wordsfile.write(transcript, drafts / wordsfile.NAME)
     formats.write_sidecars(alignment, episode.chapters, drafts, title=episode.title)
@@ -167,7 +168,7 @@ def test_sidecars_dir_and_a_flat_file_with_bundle(tmp_path: Path) -> None:
 def test_config_file_plain_table_and_episodes_dir(tmp_path: Path) -> None:
     (tmp_path / "cfg.toml").write_text('model = "base.en"\nheading_level = 3\n')
     settings = config.load({}, config_file=tmp_path / "cfg.toml")
-    assert settings.transcribe.model == "base.en" and settings.align.heading_level == 3
+    assert settings.transcribe.model == "base.en" and settings.render.heading_level == 3
     with pytest.raises(Exception, match="cannot read the settings file"):
         config.load({}, config_file=tmp_path / "missing.toml")
     site(tmp_path / "elsewhere")
