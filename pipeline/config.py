@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import align, download, episodes, review, speakers, transcribe, writeback
+from . import align, download, episodes, formats, review, speakers, transcribe, writeback
 from .errors import ConfigError
 
 STAGES: dict[str, type] = {
@@ -23,6 +23,7 @@ STAGES: dict[str, type] = {
     "transcribe": transcribe.Options,
     "speakers": speakers.Options,
     "align": align.Options,
+    "formats": formats.Options,
     "writeback": writeback.Options,
     "review": review.Options,
 }
@@ -37,6 +38,7 @@ class Settings:
     transcribe: transcribe.Options = field(default_factory=transcribe.Options)
     speakers: speakers.Options = field(default_factory=speakers.Options)
     align: align.Options = field(default_factory=align.Options)
+    formats: formats.Options = field(default_factory=formats.Options)
     writeback: writeback.Options = field(default_factory=writeback.Options)
     review: review.Options = field(default_factory=review.Options)
 

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import align, audio, download, episodes, formats, render, speakers, transcribe, vocabulary, writeback
+from . import (align, audio, download, episodes, formats, names, recover, render, speakers, transcribe,
+               vocabulary, writeback)
 from .config import Settings
 from .errors import EpisodeError, LockedError, PipelineError
 from .files import write_atomic
@@ -32,6 +33,7 @@ class Outcome:
     seconds: float = 0.0
     warnings: tuple[str, ...] = ()
     error: str | None = None
+    notes: tuple[str, ...] = ()  # what was repaired: stretches decoded again, names corrected
     diff: str = ""
 
 
@@ -70,11 +72,20 @@ def process(episode: Episode, audio_file: Audio, settings: Settings) -> Outcome:
     cache = settings.transcripts_dir / "cache"
     opts = settings.transcribe
     glossary = vocabulary.load_glossary(opts.glossary) if opts.glossary else None
-    prompt = vocabulary.build_prompt(episode, glossary) if opts.vocabulary else None
+    prompt = vocabulary.build_prompt(episode, glossary, with_names=opts.vocabulary_prompt == "sentences+names") \
+        if opts.vocabulary else None
     transcript = transcribe.transcribe(
         audio_file.path, opts, cache, prompt=prompt, audio_sha256=audio_file.sha256
     )
     transcript = vocabulary.apply_glossary(transcript, glossary)
+    notes: list[str] = [f"decoded again {recover.Stretch(**s).describe()}"
+                        for s in transcript.options.get("recovered", ())]
+    if opts.correct_names:
+        transcript, fixed = names.correct(transcript, names.vocabulary_names(episode, glossary.terms if glossary else ()))
+        if fixed:
+            notes.append("names corrected: " + ", ".join(f"{c.heard} -> {c.written}" for c in fixed))
+    for note in notes:
+        log.info("%s: %s", episode.path, note)
     if speakers.enabled(episode, settings.speakers):
         wav = audio.prepare(audio_file.path, cache, sha256=audio_file.sha256).path
         transcript = speakers.diarize(transcript, wav, episode, settings.speakers, cache)
@@ -87,7 +98,7 @@ def process(episode: Episode, audio_file: Audio, settings: Settings) -> Outcome:
     drafts.mkdir(parents=True, exist_ok=True)
     write_atomic(drafts / "transcript.md", body)
     write_atomic(drafts / "whisper.json", json.dumps(transcript_to_dict(transcript), indent=1))
-    formats.write_sidecars(alignment, episode.chapters, drafts, title=episode.title)
+    formats.write_sidecars(alignment, episode.chapters, drafts, title=episode.title, options=settings.formats)
 
     provenance = {
         "engine": opts.engine,
@@ -99,7 +110,7 @@ def process(episode: Episode, audio_file: Audio, settings: Settings) -> Outcome:
     log.info("%s: %s", episode.path, result.message)
     return Outcome(
         episode.slug, str(episode.path), result.action, transcript.duration,
-        time.monotonic() - started, alignment.warnings, diff=result.diff,
+        time.monotonic() - started, alignment.warnings, diff=result.diff, notes=tuple(notes),
     )
 
 

