@@ -58,12 +58,12 @@ def part_seconds(script: synth.Script, truth: synth.Truth) -> list[float]:
     return out
 
 
-def looped_script(minutes: float, cache_dir: Path) -> synth.Script:
+def looped_script(minutes: float, cache_dir: Path, sources: Sequence[str] = SOURCE_SCRIPTS) -> synth.Script:
     """The evaluation scripts played round after round until `minutes` are filled.
 
     Chapter titles get the round number, so every show-notes timestamp stays unique.
     """
-    eps = build_set(SOURCE_SCRIPTS, cache_dir / "parts")
+    eps = build_set(sources, cache_dir / "parts")
     speakers: dict[str, synth.Voice] = {}
     parts: list[synth.Part] = []
     links: list[tuple[str, str]] = []
@@ -81,6 +81,10 @@ def looped_script(minutes: float, cache_dir: Path) -> synth.Script:
                     part = replace(part, chapter=f"{part.chapter} ({rnd})" if rnd > 1 else part.chapter)
                 parts.append(part)
                 total += seconds
+    if tuple(sources) != SOURCE_SCRIPTS:
+        return synth.Script(title=f"A {minutes:g}-minute episode of interviews",
+                            description=" ".join(ep.script.description for ep in eps), speakers=speakers,
+                            parts=tuple(parts), links=tuple(links), slug=f"eval-long-{minutes:g}min")
     return synth.Script(
         title=f"A {minutes:g}-minute benchmark episode",
         description="Jeremy Jung, Armin Ronacher, Maren Ostrowski and Dana Whitfield on Rust at Sentry, "
@@ -96,14 +100,14 @@ class BenchEpisode:
     truth: synth.Truth
 
 
-def build_episode(minutes: float | None, cache_dir: Path) -> BenchEpisode:
+def build_episode(minutes: float | None, cache_dir: Path, sources: Sequence[str] = SOURCE_SCRIPTS) -> BenchEpisode:
     """A cached synthesized episode: `minutes` long, or the quick script when None."""
     from .evaluate import truth_from_dict, truth_to_dict
 
     if minutes is None:
         ep = build_set([QUICK_SCRIPT], cache_dir / "parts")[0]
         return BenchEpisode(ep.script, ep.audio, ep.truth)
-    script = looped_script(minutes, cache_dir)
+    script = looped_script(minutes, cache_dir, sources)
     audio = cache_dir / f"{script.slug}-{_stable_key(script)}.mp3"
     truth_file = audio.with_suffix(".truth.json")
     if audio.exists() and truth_file.exists():

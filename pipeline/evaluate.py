@@ -50,6 +50,7 @@ SHARED_AUDIO = REPO.parent / "shared" / "audio"
 EVAL_SCRIPTS = ("eval_rust_at_sentry", "eval_database_panel", "eval_quick", "eval_interview_observability",
                 "eval_interview_compilers", "eval_interview_analytics")
 QUICK_SCRIPTS = ("eval_quick",)
+LONG_SOURCES = ("eval_interview_observability", "eval_interview_compilers", "eval_interview_analytics")
 EDGE_S = 0.5  # Whisper's word edges spill over into pauses; only a word well inside counts
 CHANNELS = {"left_channel": 0, "right_channel": 1}
 
@@ -229,6 +230,18 @@ def build_set(names: Sequence[str], cache_dir: Path) -> list[EvalEpisode]:
     return out
 
 
+def long_episode(minutes: float, cache_dir: Path) -> EvalEpisode:
+    """The interview scripts looped into one long episode (`--long`), synthesized once."""
+    import tomllib
+
+    from . import bench
+
+    ep = bench.build_episode(minutes, cache_dir, sources=LONG_SOURCES)
+    nouns = tuple(dict.fromkeys(n for name in LONG_SOURCES
+                                for n in tomllib.loads(script_path(name).read_text()).get("names", ())))
+    return EvalEpisode(ep.script, nouns, ep.audio, ep.truth)
+
+
 # ---- reading back what the pipeline wrote -------------------------------------------------
 
 @dataclass(frozen=True)
@@ -390,7 +403,7 @@ def score_episode(ep: EvalEpisode, transcript: dict[str, Any], episode_text: str
     vocab = {v.lower() for v in vocabulary}
     for a, b in pairs:
         got = _possessive(hyp[b].raw) if b is not None else ""
-        if got.lower() in vocab and (a is None or ref[a].norm != hyp[b].norm):
+        if got.lower() in vocab and (a is None or _possessive(ref[a].norm) != _possessive(hyp[b].norm)):
             s.invented.append(f"{ref[a].raw if a is not None else '(nothing)'}->{got}")
     run = 0
     for a, b in pairs:
@@ -624,6 +637,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--language", help="Default: auto.")
     p.add_argument("--episodes", nargs="+", metavar="SCRIPT",
                    help=f"Script names (default: {' '.join(EVAL_SCRIPTS)}).")
+    p.add_argument("--long", type=float, metavar="MINUTES",
+                   help="Also one long episode: the interview scripts looped to MINUTES (e.g. 20).")
     p.add_argument("--no-real", dest="real", action="store_false", help="Skip the real clips.")
     p.add_argument("--cache-dir", type=Path, default=REPO / ".eval", help="Default: .eval/ in the repository.")
     p.add_argument("--keep", action="store_true", help="Keep the run's folder (printed) for inspection.")
@@ -636,6 +651,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     names = args.episodes or (QUICK_SCRIPTS if args.quick else EVAL_SCRIPTS)
     eps = build_set(names, args.cache_dir / "set")
+    if args.long:
+        eps.append(long_episode(args.long, args.cache_dir / "set"))
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="run-", dir=args.cache_dir))
     try:
