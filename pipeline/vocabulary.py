@@ -41,6 +41,22 @@ _COMMON = {
 
 
 @dataclass(frozen=True)
+class Options:
+    vocabulary: bool = True  # prompt Whisper with the show notes (title, description, chapters)
+    # "sentences", or "sentences+names": also every name listed after them, which makes Whisper
+    # write names where other words were said (names.py corrects near misses instead)
+    vocabulary_prompt: str = "sentences"
+    initial_prompt: str | None = None  # your own text before the show notes' prompt
+    glossary: str | None = None  # a TOML file: how words sound -> how they are written
+    correct_names: bool = True  # near-miss words -> the show notes' spelling (names.py)
+
+    def __post_init__(self) -> None:
+        if self.vocabulary_prompt not in ("sentences", "sentences+names"):
+            raise ValueError(f"vocabulary_prompt must be 'sentences' or 'sentences+names', "
+                             f"not {self.vocabulary_prompt!r}")
+
+
+@dataclass(frozen=True)
 class Glossary:
     entries: tuple[tuple[str, str], ...]  # (how it sounds, how it is written)
     path: Path | None = None

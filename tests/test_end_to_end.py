@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import synth
-from pipeline.demo import serve
+from pipeline.lab import synth
+from pipeline.lab.serve import serve
 
 from conftest import REPO
 
@@ -101,11 +101,11 @@ def test_broken_episode_fails_alone_and_is_reported(tmp_path, media, server):
 
 
 def test_second_concurrent_run_is_refused_by_the_lock(tmp_path, media, server):
-    from pipeline.run import lock
+    from pipeline.workspace import Workspace
 
     episode = make_episode(tmp_path, "demo", media, f"{server}/demo.mp3")
     before = episode.read_bytes()
-    with lock(tmp_path / "out"):
+    with Workspace(tmp_path / "out").lock():
         proc = pipeline("transcribe", "--transcripts-dir", "out", cwd=tmp_path)
     assert proc.returncode != 0
     assert "Another pipeline run is in progress" in proc.stderr

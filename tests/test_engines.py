@@ -14,7 +14,7 @@ import pytest
 from pipeline import audio
 from pipeline.engines import base, ct2_to_whisper
 from pipeline.models import Segment, Word
-from pipeline.transcribe import Options, get_engine
+from pipeline.engines import Options, get_engine
 
 
 def norm_words(words) -> list[str]:

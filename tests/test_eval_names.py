@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline import evaluate
+from pipeline.lab import evaluate
 
 
 @pytest.fixture(scope="module")

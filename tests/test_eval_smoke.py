@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import bench, evaluate, synth
+from click.testing import CliRunner
+
+from conftest import SHARED_AUDIO
+from pipeline.lab import bench, evaluate, synth
+from pipeline.lab.cli import bench_command, eval_command
 
 
 # ---- the metrics ---------------------------------------------------------------------------
@@ -117,11 +121,12 @@ def test_mistakes_lower_each_score(quick_episode: evaluate.EvalEpisode) -> None:
 # ---- quick real runs -----------------------------------------------------------------------
 
 @pytest.mark.timeout(180)
-def test_quick_eval_runs_the_pipeline_and_reports_sane_figures(tmp_path: Path, capsys) -> None:
+def test_quick_eval_runs_the_pipeline_and_reports_sane_figures(tmp_path: Path) -> None:
     out = tmp_path / "eval.json"
-    code = evaluate.main(["--quick", "--json", str(out), "--cache-dir", str(tmp_path / "cache")])
-    printed = capsys.readouterr().out
-    assert code == 0, printed
+    run = CliRunner().invoke(eval_command, ["--quick", "--json", str(out), "--cache-dir", str(tmp_path / "cache"),
+                                            "--shared-audio", str(SHARED_AUDIO)])
+    printed = run.output
+    assert run.exit_code == 0, printed
     for column in evaluate.EPISODE_COLUMNS:
         assert column in printed
     result = json.loads(out.read_text())
@@ -139,11 +144,11 @@ def test_quick_eval_runs_the_pipeline_and_reports_sane_figures(tmp_path: Path, c
 
 
 @pytest.mark.timeout(180)
-def test_quick_bench_measures_every_stage_in_its_own_process(tmp_path: Path, capsys) -> None:
+def test_quick_bench_measures_every_stage_in_its_own_process(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    code = bench.main(["--quick", "--json", str(out), "--cache-dir", str(tmp_path / "cache")])
-    printed = capsys.readouterr().out
-    assert code == 0, printed
+    run = CliRunner().invoke(bench_command, ["--quick", "--json", str(out), "--cache-dir", str(tmp_path / "cache")])
+    printed = run.output
+    assert run.exit_code == 0, printed
     for column in bench.BENCH_COLUMNS:
         assert column in printed
     result = json.loads(out.read_text())

@@ -9,9 +9,8 @@ import shutil
 import pytest
 
 from conftest import REPO
-from pipeline.engines import base, catalog
+from pipeline.engines import Options, base, catalog, get_engine
 from pipeline.errors import ConfigError
-from pipeline.transcribe import Options, get_engine
 from test_cli import cli
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline import episodes, evaluate, synth, transcribe
+from pipeline import engines, episodes, transcribe
+from pipeline.lab import evaluate, synth
 from pipeline.align import align
 
 pytestmark = pytest.mark.slow
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.slow
 def transcribed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("calibration")
     eps = evaluate.build_set(evaluate.LONG_SOURCES, tmp / "set") + [evaluate.long_episode(10, tmp / "set")]
-    return [(ep, transcribe.transcribe(ep.audio, transcribe.Options(), tmp / "cache")) for ep in eps], tmp
+    return [(ep, transcribe.transcribe(ep.audio, engines.Options(), tmp / "cache")) for ep in eps], tmp
 
 
 def aligned(ep, t, shift, tmp):

@@ -37,7 +37,7 @@ def test_flags_reach_the_formats_stage_and_bad_values_are_refused():
     s = config.load({"output_format": ("vtt",), "max_line_width": 42, "max_line_count": 3, "language": "de",
                      "hotwords": "Actix", "initial_prompt": "Rust.", "threads": 2, "vad": False})
     assert s.formats == formats.Options(("vtt",), 42, 3)
-    assert (s.transcribe.language, s.transcribe.hotwords, s.transcribe.initial_prompt, s.transcribe.threads,
+    assert (s.transcribe.language, s.transcribe.hotwords, s.vocabulary.initial_prompt, s.transcribe.threads,
             s.transcribe.vad) == ("de", "Actix", "Rust.", 2, False)
     with pytest.raises(ConfigError, match="output_format docx unknown"):
         config.load({"output_format": ["docx"]})

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from pipeline import audio, recover, transcribe
+from pipeline import audio, engines, recover, transcribe
 from pipeline.models import Word
 
 
@@ -27,10 +27,10 @@ def test_uncovered_finds_speech_without_words_and_long_holes_between_words():
 @pytest.fixture(scope="module")
 def jfk(shared_audio, tmp_path_factory):
     cache = tmp_path_factory.mktemp("recover")
-    options = transcribe.Options(batch_size=0, recover_gaps=False)
+    options = engines.Options(batch_size=0, recover_gaps=False)
     t = transcribe.transcribe(shared_audio / "jfk.flac", options, cache)
     samples = audio.read_wav(audio.prepare(shared_audio / "jfk.flac", cache).path)
-    return transcribe.get_engine(options), samples, t
+    return engines.get_engine(options), samples, t
 
 
 def norm(words) -> str:

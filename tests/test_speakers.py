@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from pipeline import speakers, synth
+from pipeline import speakers
+from pipeline.lab import synth
 from pipeline.models import Episode, Segment, Transcript, Word
 
 HOST = {"voice": "en-us+m3", "speed": 165, "pitch": 40}

@@ -13,7 +13,7 @@ import pytest
 
 from pipeline import transcribe as tr
 from pipeline.errors import AudioError, ConfigError
-from pipeline.synth import parse_script, synthesize
+from pipeline.lab.synth import parse_script, synthesize
 
 HOSTS = {"Ann": {"voice": "en-us+m3", "speed": 160}, "Bob": {"voice": "en-gb+f2", "speed": 170, "pitch": 60}}
 WELCOME = {"speaker": "Ann", "text": "Welcome back to the show. Today we talk about databases."}
@@ -89,11 +89,22 @@ def test_cache_key_follows_what_changes_the_result():
     assert tr.cache_key("abc", dataclasses.replace(base, threads=7), None) == key
 
 
-def test_prompt_is_ignored_when_vocabulary_is_off(jfk, shared_audio, cache, monkeypatch):
-    options = tr.Options(vocabulary=False)
-    counter = Counting(monkeypatch, options)
-    t = tr.transcribe(shared_audio / "jfk.flac", options, cache, prompt="Kennedy inaugural address.")
-    assert t.options["prompt"] is None and counter.calls == 0  # same key as no prompt: cached
+def test_no_prompt_is_built_when_vocabulary_is_off(jfk, shared_audio, cache, monkeypatch, tmp_path):
+    from pipeline import audio, config, episodes, run
+
+    page = tmp_path / "ep.md"
+    page.write_text('+++\ntitle = "Kennedy"\n[extra]\nspeakers = ["John Kennedy"]\n+++\n'
+                    "## Transcript\n\nTranscript for this episode is coming soon.\n")
+    episode = episodes.load(page)
+    on = config.build({"transcripts_dir": str(tmp_path / "out")})
+    assert run.prompt_for(episode, on)[0] and "Kennedy" in run.prompt_for(episode, on)[0]
+    off = config.build({"transcripts_dir": str(tmp_path / "out"), "vocabulary": False})
+    assert run.prompt_for(episode, off) == (None, None)
+    # No prompt means the same cache key as the plain transcription: no engine call.
+    counter = Counting(monkeypatch, tr.Options())
+    prepared = audio.prepare(shared_audio / "jfk.flac", cache)
+    t = tr.transcribe(prepared, off.transcribe, cache, prompt=run.prompt_for(episode, off)[0])
+    assert t.options["prompt"] is None and t == jfk and counter.calls == 0
 
 
 def test_progress_is_logged_by_audio_position_without_a_terminal(shared_audio, tmp_path, caplog):

@@ -11,7 +11,7 @@ import pytest
 from pipeline import episodes, vocabulary
 from pipeline.errors import ConfigError
 from pipeline.models import Segment, Transcript, Word
-from pipeline.synth import parse_script, synthesize
+from pipeline.lab.synth import parse_script, synthesize
 from pipeline.transcribe import Options, transcribe
 
 DATA = Path(__file__).parent / "data"

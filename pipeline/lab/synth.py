@@ -26,13 +26,15 @@ import subprocess
 import tempfile
 import tomllib
 import wave
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
+from ..errors import ConfigError
+from ..timecode import format_timestamp
 
 RATE = 22050  # espeak-ng's native rate; ffmpeg converts on output
 DEFAULT_PAUSE = 0.5
@@ -105,7 +107,7 @@ def parse_script(data: dict[str, Any], slug: str = "synthetic-episode") -> Scrip
 
 
 def load_script(path: Path | str) -> Script:
-    """A script by path, or by name from pipeline/episode_scripts/ (`"demo"`)."""
+    """A script by path, or by name from pipeline/lab/episode_scripts/ (`"demo"`)."""
     path = Path(path)
     if not path.exists() and not path.suffix:
         path = SCRIPTS_DIR / f"{path}.toml"
@@ -191,9 +193,7 @@ def _encode(audio: np.ndarray, out_path: Path) -> None:
 
 def timestamp(seconds: float) -> str:
     """Show-notes style: `0:37`, `64:55` stays minutes for under an hour, `1:02:25` after."""
-    s = max(0, int(seconds))
-    h, m, sec = s // 3600, s % 3600 // 60, s % 60
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+    return format_timestamp(seconds, hours="auto", pad_hours=False)
 
 
 def episode_markdown(script: Script, truth: Truth, url: str, shift: float = 0.0) -> str:
@@ -220,3 +220,43 @@ def write_episode_file(script: Script, truth: Truth, url: str, path: Path, shift
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(episode_markdown(script, truth, url, shift), encoding="utf-8")
     return path
+
+
+def part_seconds(script: Script, truth: Truth) -> list[float]:
+    """How long each part of `script` lasted when it was synthesized."""
+    lines = iter(truth.lines)
+    out = []
+    for part in script.parts:
+        if part.kind == "line":
+            line = next(lines)
+            out.append(line.end - line.start + part.pause)
+        else:
+            out.append(part.seconds)
+    return out
+
+
+def loop_scripts(spoken: Sequence[tuple[Script, Truth]], minutes: float, title: str, description: str,
+                 slug: str) -> Script:
+    """The scripts played round after round until `minutes` are filled (a long episode).
+
+    Chapter titles get the round number, so every show-notes timestamp stays unique.
+    """
+    speakers: dict[str, Voice] = {}
+    parts: list[Part] = []
+    links: list[tuple[str, str]] = []
+    total, target, rnd = 0.0, minutes * 60, 0
+    while total < target:
+        rnd += 1
+        for script, truth in spoken:
+            speakers.update(script.speakers)
+            if rnd == 1:
+                links += script.links
+            for part, seconds in zip(script.parts, part_seconds(script, truth)):
+                if total >= target:
+                    break
+                if part.chapter and rnd > 1:
+                    part = replace(part, chapter=f"{part.chapter} ({rnd})")
+                parts.append(part)
+                total += seconds
+    return Script(title=title, description=description, speakers=speakers, parts=tuple(parts),
+                  links=tuple(links), slug=slug)
