@@ -393,6 +393,7 @@ def spoken_episode(tmp_path_factory):
                                      transcript.model), tmp
 
 
+@pytest.mark.model
 @pytest.mark.parametrize("shift", [0.0, 39.0])
 def test_spoken_episode_headings_land_on_the_right_sentence(spoken_episode, shift):
     from pipeline import episodes

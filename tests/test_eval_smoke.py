@@ -120,6 +120,9 @@ def test_mistakes_lower_each_score(quick_episode: evaluate.EvalEpisode) -> None:
 
 # ---- quick real runs -----------------------------------------------------------------------
 
+@pytest.mark.shared
+@pytest.mark.model
+@pytest.mark.lab
 @pytest.mark.timeout(180)
 def test_quick_eval_runs_the_pipeline_and_reports_sane_figures(tmp_path: Path) -> None:
     out = tmp_path / "eval.json"
@@ -143,6 +146,8 @@ def test_quick_eval_runs_the_pipeline_and_reports_sane_figures(tmp_path: Path) -
     assert result["machine"]["nproc"] >= 1
 
 
+@pytest.mark.model
+@pytest.mark.lab
 @pytest.mark.timeout(180)
 def test_quick_bench_measures_every_stage_in_its_own_process(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
@@ -167,6 +172,7 @@ def test_quick_bench_measures_every_stage_in_its_own_process(tmp_path: Path) -> 
     assert rows[("align", "")]["peak_rss_mb"] < tr["peak_rss_mb"]
 
 
+@pytest.mark.lab
 def test_long_episodes_loop_the_scripts_to_the_asked_length(tmp_path: Path) -> None:
     ep = bench.build_episode(5, tmp_path)  # the two source scripts are four minutes together
     assert 300 <= ep.truth.duration < 300 + 15

@@ -410,6 +410,8 @@ def _current_time(driver) -> float:  # type: ignore[no-untyped-def]
     return float(driver.execute_script("return document.getElementById('player').currentTime"))
 
 
+@pytest.mark.model
+@pytest.mark.chromium
 def test_review_page_loads_in_chromium_with_audio_and_without_console_errors(browser, review_site) -> None:
     state = browser.execute_script(
         "var a = document.getElementById('player');"
@@ -426,6 +428,8 @@ def test_review_page_loads_in_chromium_with_audio_and_without_console_errors(bro
     _no_console_errors(browser)
 
 
+@pytest.mark.model
+@pytest.mark.chromium
 def test_clicking_a_timecode_seeks_the_audio_to_its_paragraph(browser) -> None:
     paragraphs = browser.find_elements("css selector", "p.para")
     target = next(p for p in paragraphs if float(p.get_attribute("data-start")) > 5.0)
@@ -438,6 +442,8 @@ def test_clicking_a_timecode_seeks_the_audio_to_its_paragraph(browser) -> None:
     _no_console_errors(browser)
 
 
+@pytest.mark.model
+@pytest.mark.chromium
 def test_clicking_a_word_seeks_the_audio_to_that_word(browser) -> None:
     words = browser.find_elements("css selector", "#transcript .w")
     word = words[len(words) * 3 // 4]
@@ -447,6 +453,8 @@ def test_clicking_a_word_seeks_the_audio_to_that_word(browser) -> None:
     _no_console_errors(browser)
 
 
+@pytest.mark.model
+@pytest.mark.chromium
 def test_playback_highlights_the_current_paragraph(browser) -> None:
     paragraphs = browser.find_elements("css selector", "p.para")
     second = paragraphs[1]
@@ -461,6 +469,8 @@ def test_playback_highlights_the_current_paragraph(browser) -> None:
     _no_console_errors(browser)
 
 
+@pytest.mark.model
+@pytest.mark.chromium
 def test_flags_list_links_to_anchors_in_the_text(browser) -> None:
     links = browser.find_elements("css selector", "#flags li a")
     kinds = {d.get_attribute("class") for d in browser.find_elements("css selector", "#flags details")}

@@ -51,6 +51,7 @@ def jfk(shared_audio, cache):
     return tr.transcribe(shared_audio / "jfk.flac", tr.Options(), cache)
 
 
+@pytest.mark.model
 def test_transcript_records_engine_model_and_options(jfk):
     assert (jfk.engine, jfk.model, jfk.language) == ("faster-whisper", "tiny.en (bundled)", "en")
     assert jfk.options["beam_size"] == 5 and jfk.options["vad"] is True
@@ -60,6 +61,7 @@ def test_transcript_records_engine_model_and_options(jfk):
     assert "ask not what your country can do for you" in "".join(w.text for w in jfk.words).lower()
 
 
+@pytest.mark.model
 def test_rerun_with_same_inputs_comes_from_the_cache(jfk, shared_audio, cache, monkeypatch):
     counter = Counting(monkeypatch, tr.Options())
     again = tr.transcribe(shared_audio / "jfk.flac", tr.Options(), cache)
@@ -70,6 +72,7 @@ def test_rerun_with_same_inputs_comes_from_the_cache(jfk, shared_audio, cache, m
     assert counter.calls == 0
 
 
+@pytest.mark.model
 def test_changed_model_transcribes_again(jfk, shared_audio, cache, bundled_model, monkeypatch):
     options = tr.Options(model=str(bundled_model))  # the same weights, named by path
     counter = Counting(monkeypatch, options)
@@ -89,6 +92,7 @@ def test_cache_key_follows_what_changes_the_result():
     assert tr.cache_key("abc", dataclasses.replace(base, threads=7), None) == key
 
 
+@pytest.mark.model
 def test_no_prompt_is_built_when_vocabulary_is_off(jfk, shared_audio, cache, monkeypatch, tmp_path):
     from pipeline import audio, config, episodes, run
 
@@ -107,6 +111,7 @@ def test_no_prompt_is_built_when_vocabulary_is_off(jfk, shared_audio, cache, mon
     assert t.options["prompt"] is None and t == jfk and counter.calls == 0
 
 
+@pytest.mark.model
 def test_progress_is_logged_by_audio_position_without_a_terminal(shared_audio, tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="pipeline.transcribe"):
         tr.transcribe(shared_audio / "ljspeech_LJ050-0131.wav", tr.Options(), tmp_path)
@@ -114,6 +119,7 @@ def test_progress_is_logged_by_audio_position_without_a_terminal(shared_audio, t
     assert lines and lines[-1].startswith("ljspeech_LJ050-0131.wav: 100%")
 
 
+@pytest.mark.model
 def test_no_words_during_music_before_speech(tmp_path_factory):
     path, truth = synth(tmp_path_factory, "music", [{"tones": 10.0}, WELCOME, THANKS])
     t = tr.transcribe(path, tr.Options(), tmp_path_factory.mktemp("c"))
@@ -122,6 +128,7 @@ def test_no_words_during_music_before_speech(tmp_path_factory):
     assert "databases" in "".join(w.text for w in t.words).lower()
 
 
+@pytest.mark.model
 def test_no_words_in_30_seconds_of_near_silence(tmp_path_factory):
     path, truth = synth(tmp_path_factory, "quiet", [WELCOME, {"silence": 30.0}, THANKS, BASICS])
     t = tr.transcribe(path, tr.Options(), tmp_path_factory.mktemp("c"),
@@ -132,6 +139,7 @@ def test_no_words_in_30_seconds_of_near_silence(tmp_path_factory):
     assert "databases" in text and "indexing" in text
 
 
+@pytest.mark.model
 def test_music_only_is_an_audio_error_not_an_empty_transcript(tmp_path_factory):
     path, _ = synth(tmp_path_factory, "tones", [{"tones": 8.0}])
     with pytest.raises(AudioError, match=r"tones\.mp3: no speech found"):

@@ -110,6 +110,7 @@ def names_clip(tmp_path_factory):
     return out, truth
 
 
+@pytest.mark.model
 def test_vocabulary_gets_names_right_for_the_whole_episode(names_clip, armin, tmp_path):
     """Measured: tiny.en writes "Armin Rana Shuramat" and "tactics" without the show notes, and
     the right names with them, in the second 30 s window too (the prompt is not only for the first)."""
