@@ -72,7 +72,7 @@ def transcribe(
     with _Reporter(audio_path, prepared.duration, progress) as report:
         result = engine.transcribe(prepared.path, prepared.duration, prompt, report)
     stretches: list[recover.Stretch] = []
-    if options.recover_gaps:
+    if options.recover_gaps and engine.can_decode_windows:
         result, stretches = recover.fill_gaps(engine, audio.read_wav(prepared.path), result, options.beam_size)
     if not result.words:
         raise AudioError(f"{audio_path}: no speech found in {prepared.duration:.1f} s of audio")

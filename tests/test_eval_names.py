@@ -17,6 +17,7 @@ def _words(ep: evaluate.EvalEpisode) -> list[dict]:
             for line in ep.truth.lines for w in line.text.split()]
 
 
+@pytest.mark.lab
 def test_a_name_written_for_another_word_is_invented_and_holes_are_measured(quick_episode):
     vocab = ["Tokio", "Carl", "Lerche", "Jeremy", "Jung"]
     words = _words(quick_episode)

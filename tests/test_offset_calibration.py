@@ -11,7 +11,7 @@ from pipeline import engines, episodes, transcribe
 from pipeline.lab import evaluate, synth
 from pipeline.align import align
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.model, pytest.mark.lab]
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,8 @@ def norm(words) -> str:
     return " ".join(re.sub(r"[^\w']", "", w.text.lower()) for w in words)
 
 
+@pytest.mark.model
+@pytest.mark.shared
 def test_a_dropped_stretch_is_decoded_again_and_put_back_in_order(jfk):
     engine, samples, full = jfk
     # Take away the words of the middle of the speech, as a skipped window would.
@@ -54,12 +56,16 @@ def test_a_dropped_stretch_is_decoded_again_and_put_back_in_order(jfk):
     assert re.match(r"0:0\d-0:\d\d: \d+ words \(no prompt\)$", stretches[0].describe())
 
 
+@pytest.mark.model
+@pytest.mark.shared
 def test_a_complete_transcript_has_nothing_to_recover(jfk):
     engine, samples, full = jfk
     fixed, stretches = recover.fill_gaps(engine, samples, full, beam_size=5)
     assert stretches == [] and fixed == full
 
 
+@pytest.mark.model
+@pytest.mark.shared
 def test_noise_decoded_again_is_shown_silent(jfk):
     engine, _, _ = jfk
     noise = np.random.default_rng(0).normal(0, 0.002, 16000 * 6).astype(np.float32)

@@ -97,6 +97,7 @@ class Engine(ABC):
         return self.model_ref.label
 
     language: str | None = "en"  # set by each engine from decode_language()
+    can_decode_windows = False  # decode_window() works: dropped stretches can be decoded again
 
     def decode_window(self, samples, prompt: str | None, beam_size: int,
                       temperature: float | tuple[float, ...]) -> list[Word]:

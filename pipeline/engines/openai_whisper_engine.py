@@ -24,6 +24,7 @@ FRAMES_PER_SECOND = 100  # openai-whisper's progress counts mel frames (10 ms)
 
 class OpenAIWhisperEngine(Engine):
     name = "openai-whisper"
+    can_decode_windows = True
 
     def __init__(self, options, cache_dir: Path | None = None) -> None:
         super().__init__(options, cache_dir)
