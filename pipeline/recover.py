@@ -73,13 +73,12 @@ def uncovered(words: Sequence[Word], speech: Sequence[tuple[float, float]],
     return out
 
 
-def fill_gaps(engine, samples: np.ndarray, transcript: Transcript,
-              beam_size: int) -> tuple[Transcript, list[Stretch]]:
-    """`transcript` with words for the speech it had none for, and what was tried where."""
-    from .engines.base import speech_clips
-
+def fill_gaps(engine, samples: np.ndarray, transcript: Transcript, beam_size: int,
+              speech: Sequence[tuple[float, float]]) -> tuple[Transcript, list[Stretch]]:
+    """`transcript` with words for the `speech` (VAD spans, seconds) it had none for, and what
+    was tried where. `engine` decodes the stretches again (`Engine.decode_window`)."""
     duration = len(samples) / RATE
-    gaps = uncovered(transcript.words, speech_clips(samples))
+    gaps = uncovered(transcript.words, speech)
     if not gaps:
         return transcript, []
     stretches: list[Stretch] = []

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import audio, recover
+from . import audio
 from .engines import Options, Progress, get_engine
 from .errors import AudioError
 from .files import write_atomic
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 CACHE_VERSION = 2  # bump when engine output changes for the same inputs
 # Options that do not change the transcript (the prompt itself is in the key instead).
-_NOT_IN_KEY = {"threads"}
+_NOT_IN_KEY = {"threads", "engine_budget_min", "engine_budget_factor"}
 
 
 def cache_key(audio_sha256: str, options: Options, prompt: str | None) -> str:
@@ -71,15 +71,12 @@ def transcribe(
     started = time.monotonic()
     with _Reporter(audio_path, prepared.duration, progress) as report:
         result = engine.transcribe(prepared.path, prepared.duration, prompt, report)
-    stretches: list[recover.Stretch] = []
-    if options.recover_gaps and engine.can_decode_windows:
-        result, stretches = recover.fill_gaps(engine, audio.read_wav(prepared.path), result, options.beam_size)
     if not result.words:
         raise AudioError(f"{audio_path}: no speech found in {prepared.duration:.1f} s of audio")
     used: dict[str, Any] = {**dataclasses.asdict(options), "device": engine.device,
                             "compute_type": engine.compute_type, "prompt": prompt,
                             "language": result.language,
-                            "recovered": [dataclasses.asdict(s) for s in stretches]}
+                            "recovered": result.options.get("recovered", [])}
     result = dataclasses.replace(result, options=used, audio_sha256=sha)
     elapsed = time.monotonic() - started
     log.info("transcribed %s (%.1f s) with %s in %.1f s (%.2fx real time)", audio_path,

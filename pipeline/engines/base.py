@@ -84,6 +84,9 @@ class Engine(ABC):
     """A loaded Whisper model. Construct once (loading is the slow part), transcribe many."""
 
     name: ClassVar[str]
+    # Run in a child process under a time budget (pipeline/watchdog.py): real engines can get
+    # stuck in C code, where no Python thread can be stopped. Test fakes may stay in-process.
+    isolated: ClassVar[bool] = False
 
     def __init__(self, options: Options, cache_dir: Path | None = None) -> None:
         self.options = options
@@ -97,13 +100,25 @@ class Engine(ABC):
         return self.model_ref.label
 
     language: str | None = "en"  # set by each engine from decode_language()
-    can_decode_windows = False  # decode_window() works: dropped stretches can be decoded again
 
     def decode_window(self, samples, prompt: str | None, beam_size: int,
                       temperature: float | tuple[float, ...]) -> list[Word]:
         """Words of a short stretch of 16 kHz samples (times from its start), without VAD; for
         decoding again what the first pass left without words (recover.py)."""
         raise NotImplementedError(f"{self.name} cannot decode a window again")
+
+    def with_gaps_filled(self, samples, transcript: Transcript) -> Transcript:
+        """`transcript` with the speech it has no words for decoded again (recover.py), when
+        `recover_gaps` is on; what was tried where goes into `options["recovered"]`. Runs where
+        the model is (the watched child process), so it shares the engine's time budget."""
+        if not getattr(self.options, "recover_gaps", False):
+            return transcript
+        from dataclasses import asdict
+
+        from ..recover import fill_gaps
+
+        filled, stretches = fill_gaps(self, samples, transcript, self.options.beam_size, speech_clips(samples))
+        return replace(filled, options={**filled.options, "recovered": [asdict(s) for s in stretches]})
 
     @abstractmethod
     def transcribe(

@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 class FasterWhisperEngine(Engine):
     name = "faster-whisper"
-    can_decode_windows = True
+    isolated = True
 
     def __init__(self, options, cache_dir: Path | None = None) -> None:
         super().__init__(options, cache_dir)
@@ -91,7 +91,7 @@ class FasterWhisperEngine(Engine):
             raise TranscribeError(f"{wav_path}: faster-whisper failed: {exc}") from exc
         if progress:
             progress(duration)
-        return Transcript(
+        return self.with_gaps_filled(samples, Transcript(
             segments=clean_segments(raw, duration, ratios, o.compression_ratio_threshold),
             language=info.language, duration=duration, engine=self.name, model=self.model_label,
-        )
+        ))
