@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import align, download, engines, episodes, flags, publish, render, speakers, vocabulary, writeback
+from . import align, download, engines, episodes, flags, formats, publish, render, speakers, vocabulary, writeback
 from .errors import ConfigError
 from .workspace import Workspace
 
@@ -26,6 +26,7 @@ STAGES: dict[str, type] = {
     "speakers": speakers.Options,
     "align": align.Options,
     "render": render.Options,
+    "formats": formats.Options,
     "writeback": writeback.Options,
     "flags": flags.Options,
     "publish": publish.Options,
@@ -43,6 +44,7 @@ class Settings:
     speakers: speakers.Options = field(default_factory=speakers.Options)
     align: align.Options = field(default_factory=align.Options)
     render: render.Options = field(default_factory=render.Options)
+    formats: formats.Options = field(default_factory=formats.Options)
     writeback: writeback.Options = field(default_factory=writeback.Options)
     flags: flags.Options = field(default_factory=flags.Options)
     publish: publish.Options = field(default_factory=publish.Options)

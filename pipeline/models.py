@@ -141,6 +141,9 @@ class Transcript:
     audio_sha256: str = ""
     decoding: Decoding | None = None
     diarization: Diarization | None = None
+    # What was decoded again where the first pass left speech without words (recover.Stretch).
+    recovered: tuple[dict[str, Any], ...] = ()
+    names_corrected: tuple[str, ...] = ()  # "heard -> written", show-notes names fixed after decoding
 
     @property
     def words(self) -> list[Word]:
@@ -200,9 +203,12 @@ def transcript_from_dict(d: dict[str, Any]) -> Transcript:
     old = d.get("options") or {}
     decoding = d.get("decoding") or (old if "device" in old else None)
     diarization = d.get("diarization") or old.get("diarization")
+    typed = ("segments", "decoding", "diarization", "recovered", "names_corrected")
     return Transcript(
-        **{k: v for k, v in _known(Transcript, d).items() if k not in ("segments", "decoding", "diarization")},
+        **{k: v for k, v in _known(Transcript, d).items() if k not in typed},
         segments=segments,
         decoding=Decoding(**_known(Decoding, decoding)) if decoding else None,
         diarization=Diarization(**_known(Diarization, diarization)) if diarization else None,
+        recovered=tuple(d.get("recovered") or old.get("recovered") or ()),
+        names_corrected=tuple(d.get("names_corrected") or old.get("names_corrected") or ()),
     )

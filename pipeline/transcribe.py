@@ -23,7 +23,7 @@ from .models import Decoding, Transcript, transcript_from_dict, transcript_to_di
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1  # bump when engine output changes for the same inputs
+CACHE_VERSION = 2  # bump when engine output changes for the same inputs
 # Options that do not change the transcript (the prompt itself is in the key instead).
 _NOT_IN_KEY = {"threads", "engine_budget_min", "engine_budget_factor"}
 
@@ -72,8 +72,9 @@ def transcribe(
         result = engine.transcribe(prepared.path, prepared.duration, prompt, report)
     if not result.words:
         raise AudioError(f"{audio_path}: no speech found in {prepared.duration:.1f} s of audio")
+    # The language is the one decoded (a multilingual model detects it per file).
     decoding = Decoding(engine.device, engine.compute_type, prompt, options.beam_size, options.batch_size,
-                        options.vad, options.language, options.condition_on_previous_text)
+                        options.vad, result.language, options.condition_on_previous_text)
     result = dataclasses.replace(result, decoding=decoding, audio_sha256=sha)
     elapsed = time.monotonic() - started
     log.info("transcribed %s (%.1f s) with %s in %.1f s (%.2fx real time)", audio_path,

@@ -167,6 +167,6 @@ def test_drops_segments_whose_text_is_too_repetitive():
 
 def test_bundled_name_resolves_offline_and_paths_are_kept(bundled_model):
     ref = base.resolve_model("tiny.en")
-    assert Path(ref.source) == bundled_model and ref.label == "tiny.en (bundled)"
+    assert ref.bundled and Path(ref.source) == bundled_model and ref.label == "tiny.en (bundled)"
     assert base.resolve_model(str(bundled_model)).label == str(bundled_model.resolve())
     assert base.resolve_model("small.en").source == "small.en"  # left to faster-whisper's hub
