@@ -9,6 +9,7 @@ PipelineError
  │    ├── HumanTranscriptError   the transcript was written or edited by a person
  │    └── ConcurrentEditError    the file changed on disk since it was read
  ├── ConfigError        a bad setting in pyproject.toml or on the command line
+ ├── VoiceProfileError  a known voice that cannot be learned, read or found
  └── LockedError        another run holds the lock
 
 Each class's docstring is its message; the argument, when given, says which file or URL.
@@ -56,6 +57,10 @@ class ConcurrentEditError(WritebackError):
 
 class ConfigError(PipelineError):
     """Bad setting"""
+
+
+class VoiceProfileError(PipelineError):
+    """Voice profile"""
 
 
 class LockedError(PipelineError):

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import align, audio, download, episodes, formats, render, speakers, transcribe, vocabulary, writeback
+from . import align, audio, download, episodes, formats, render, speakers, transcribe, vocabulary, voices, writeback
 from .config import Settings
 from .errors import EpisodeError, LockedError, PipelineError
 from .files import write_atomic
@@ -77,7 +77,8 @@ def process(episode: Episode, audio_file: Audio, settings: Settings) -> Outcome:
     transcript = vocabulary.apply_glossary(transcript, glossary)
     if speakers.enabled(episode, settings.speakers):
         wav = audio.prepare(audio_file.path, cache, sha256=audio_file.sha256).path
-        transcript = speakers.diarize(transcript, wav, episode, settings.speakers, cache)
+        known = voices.load_all(settings.transcripts_dir)
+        transcript = speakers.diarize(transcript, wav, episode, settings.speakers, cache, known=known)
     alignment = align.align(transcript, episode.chapters, settings.align)
     for warning in alignment.warnings:
         log.warning("%s: %s", episode.path, warning)
