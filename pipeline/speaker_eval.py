@@ -407,3 +407,17 @@ def table(results: Sequence[Result]) -> list[str]:
         rows.append(f"| {r.name} | {r.audio_seconds:.0f} | {s.words} | {s.accuracy:.1%} | {s.found} / {s.true} | "
                     f"{s.wrong_name:.1%} | {r.seconds:.1f} | {known} |")
     return rows
+
+
+def evaluate(workdir: Path, quick: bool = False, cases: Sequence[str] = ()) -> tuple[list[Result], list[tuple[str, str, int]]]:
+    """Every item scored, and the stranger check; transcripts are cached under `workdir`
+    (keyed by the audio's content), diarization always runs afresh."""
+    names = cases or (QUICK_CASES if quick else tuple(c.slug for c in CASES))
+    synthesized = synthesized_items(names, Path(workdir) / "set")
+    real = [] if quick or cases else interleaved_items(Path(workdir) / "real") + ami_items()
+    results = []
+    for item in [*synthesized, *real]:
+        log.info("speaker eval: %s", item.name)
+        results.append(run_item(item, workdir))
+    strangers = stranger_check(synthesized, workdir) if len(synthesized) > 1 else []
+    return results, strangers

@@ -149,9 +149,9 @@ def assign_speakers(
     the mean embedding of their stretches, for matching known voices."""
     items = diarization.stretches(words)
     with voiceprint.Reader(wav_path) as reader:
-        embeds = voiceprint.embed(reader, [(s.start - PAD_S, s.stop + PAD_S) for s in items])
+        embeds, timbre = voiceprint.embed_with_timbre(reader, [(s.start - PAD_S, s.stop + PAD_S) for s in items])
     weights = diarization.weights(items)
-    labels = diarization.cluster(embeds, weights, *bounds)
+    labels = diarization.cluster(embeds, timbre, weights, *bounds)
     per_word = [0] * len(words)
     for s, label in zip(items, labels):
         per_word[s.first : s.end] = [int(label)] * (s.end - s.first)

@@ -217,7 +217,7 @@ def test_cache_hit_skips_the_audio(two_voices, tmp_path, monkeypatch):
     def no_audio(*args, **kwargs):
         raise AssertionError("the cache should have answered")
 
-    monkeypatch.setattr(speakers.voiceprint, "embed", no_audio)
+    monkeypatch.setattr(speakers.voiceprint, "embed_with_timbre", no_audio)
     again = speakers.diarize(transcript, wav, episode, speakers.Options(), cache)
     assert again == first
     # Other settings are another key: the audio is needed again.
