@@ -30,6 +30,7 @@ class Prepared:
     path: Path  # 16 kHz mono 16-bit PCM wav
     duration: float  # seconds
     sha256: str  # of the source file, as given
+    source: Path  # the file it was decoded from
 
 
 def sha256_of(path: Path) -> str:
@@ -80,7 +81,7 @@ def prepare(path: Path | str, cache_dir: Path | str, sha256: str | None = None) 
     level = loudest_frame_dbfs(samples)
     if level < SILENCE_DBFS:
         raise AudioError(f"{path}: silent, no speech (loudest {level:.0f} dBFS over {duration:.1f} s)")
-    return Prepared(target, duration, sha256)
+    return Prepared(target, duration, sha256, path)
 
 
 def _decode(path: Path, target: Path) -> None:

@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import diarization, speaker_names, voiceprint
+from .errors import ConfigError
 from .files import write_atomic
 from .models import Episode, Segment, Transcript, Word
 
@@ -37,6 +38,23 @@ class Options:
     speaker_names: tuple[str, ...] = ()  # used when the episode lists none
     max_speakers: int = 6  # upper bound when the count is estimated
     min_turn: float = 1.0  # seconds; a shorter turn between two of one other speaker is a flip
+    diarizer: str = "resemblyzer"  # a name in DIARIZERS
+
+
+# Words, the prepared wav, the (least, most) number of speakers, the options -> one label per
+# word, numbered 0, 1, ... in order of first appearance, and, where the diarizer has them, each
+# label's voice embedding (for recognising known voices).
+Diarizer = Callable[[Sequence[Word], Path, tuple[int, int], Options], "list[int] | tuple[list[int], np.ndarray]"]
+
+
+def _resemblyzer(
+    words: Sequence[Word], wav_path: Path, bounds: tuple[int, int], options: Options
+) -> tuple[list[int], np.ndarray]:
+    return assign_speakers(words, wav_path, bounds, options)
+
+
+# Who tells the voices apart, by name; the tests register a model-free one for the fast tier.
+DIARIZERS: dict[str, Diarizer] = {"resemblyzer": _resemblyzer}
 
 
 def diarize(
@@ -54,6 +72,8 @@ def diarize(
     """
     if not enabled(episode, options) or not transcript.words:
         return transcript
+    if options.diarizer not in DIARIZERS:
+        raise ConfigError(f"diarizer {options.diarizer!r} (known: {', '.join(DIARIZERS)})")
     wav_path = Path(wav_path)
     words = transcript.words
     if episode is not None and episode.speakers:
@@ -69,7 +89,8 @@ def diarize(
     cached = _read_cache(cache_file, len(words))
     if cached is None:
         started = time.monotonic()
-        labels, voices = assign_speakers(words, wav_path, bounds, options)
+        found = DIARIZERS[options.diarizer](words, wav_path, bounds, options)
+        labels, voices = found if isinstance(found, tuple) else (found, np.zeros((max(found) + 1, 0), np.float32))
         log.info("diarized %s in %.1f s: %d speakers (bounds %d..%d)", wav_path,
                  time.monotonic() - started, len(voices), *bounds)
         _write_cache(cache_file, labels, voices)
@@ -78,14 +99,15 @@ def diarize(
 
     from . import voices as voice_profiles
 
-    recognised = voice_profiles.recognise(voices, known) if known and not listed else {}
+    recognised = voice_profiles.recognise(voices, known) if known and not listed and voices.shape[1] else {}
     naming = speaker_names.name_speakers(words, labels, listed, listed_from, notes, recognised)
     speakers = [naming.names[label] for label in labels]
     info = {
-        "engine": "resemblyzer", "speakers": len(voices), "names": naming.source,
+        "engine": options.diarizer, "speakers": len(voices), "names": naming.source,
         "evidence": naming.evidence, "needs_review": naming.weak,
-        "voices": {naming.names[i]: [round(float(v), 5) for v in vec] for i, vec in enumerate(voices)},
     }
+    if voices.shape[1]:  # kept for `voices add --from SLUG --label LABEL`
+        info["voices"] = {naming.names[i]: [round(float(v), 5) for v in vec] for i, vec in enumerate(voices)}
     return _with_speakers(transcript, speakers, info)
 
 
@@ -116,7 +138,8 @@ def cache_key(wav_path: Path, transcript: Transcript, bounds: tuple[int, int], o
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
     words = [[round(w.start, 3), round(w.end, 3), w.text] for w in transcript.words]
-    settings = {"version": CACHE_VERSION, "bounds": list(bounds), "min_turn": options.min_turn}
+    settings = {"version": CACHE_VERSION, "bounds": list(bounds), "min_turn": options.min_turn,
+                "diarizer": options.diarizer}
     digest.update(json.dumps(words, ensure_ascii=False).encode())
     digest.update(json.dumps(settings, sort_keys=True).encode())
     return digest.hexdigest()[:32]

@@ -49,7 +49,9 @@ class Profile:
 
 
 def voices_dir(transcripts_dir: Path) -> Path:
-    return Path(transcripts_dir) / "voices"
+    from .workspace import Workspace
+
+    return Workspace(Path(transcripts_dir)).voices_dir
 
 
 def file_name(name: str) -> str:
@@ -153,7 +155,9 @@ def add(name: str, source: str, transcripts_dir: Path, download_options: object 
 
     transcripts_dir = Path(transcripts_dir)
     if re.match(r"^[a-z][a-z0-9+.-]*://", source):
-        downloader = download.Downloader(download_options or download.Options(), transcripts_dir / "audio")
+        from .workspace import Workspace
+
+        downloader = download.Downloader(download_options or download.Options(), Workspace(transcripts_dir).audio_dir)
         try:
             path = downloader.fetch(source, "voice-" + file_name(name).removesuffix(".toml")).path
         finally:
@@ -162,13 +166,17 @@ def add(name: str, source: str, transcripts_dir: Path, download_options: object 
         path = Path(source)
         if not path.is_file():
             raise ProfileError(f"{source}: no such file")
-    wav = audio.prepare(path, transcripts_dir / "cache").path
+    from .workspace import Workspace
+
+    wav = audio.prepare(path, Workspace(transcripts_dir).cache_dir).path
     return save(from_audio(name, wav, source), transcripts_dir)
 
 
 def add_from_episode(name: str, slug: str, label: str, transcripts_dir: Path) -> Path:
     """Learn `name` from the words the episode's transcript gives to `label`."""
-    whisper = Path(transcripts_dir) / slug / "whisper.json"
+    from .workspace import Workspace
+
+    whisper = Workspace(Path(transcripts_dir)).whisper_json(slug)
     if not whisper.is_file():
         raise ProfileError(f"{whisper}: no such file (transcribe the episode first)")
     return save(from_transcript(name, whisper, label, f"{slug}: {label}"), transcripts_dir)
@@ -177,7 +185,9 @@ def add_from_episode(name: str, slug: str, label: str, transcripts_dir: Path) ->
 def update_from_episode(slug: str, transcripts_dir: Path) -> list[Path]:
     """Fold an approved episode into the profiles of the known voices it names: each profile
     becomes the mean of what it was and the episode's voice, weighted by seconds of speech."""
-    whisper = Path(transcripts_dir) / slug / "whisper.json"
+    from .workspace import Workspace
+
+    whisper = Workspace(Path(transcripts_dir)).whisper_json(slug)
     updated = []
     for profile in load_all(transcripts_dir):
         try:

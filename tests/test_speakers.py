@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from pipeline import speaker_names, speakers, synth
+from pipeline import speaker_names, speakers
+from pipeline.lab import synth
 from pipeline.models import Episode, Segment, Transcript, Word
 
 HOST = {"voice": "en-us+m3", "speed": 165, "pitch": 40}
@@ -112,6 +113,7 @@ def three_voices(tmp_path_factory, whisper):
     return _synthesized(tmp_path_factory, whisper, THREE_VOICES, "three")
 
 
+@pytest.mark.model
 def test_two_voices_attributed_with_names_from_front_matter(two_voices, tmp_path):
     wav, transcript, truth, script = two_voices
     episode = _episode(tmp_path, tuple(script.speakers))
@@ -124,6 +126,7 @@ def test_two_voices_attributed_with_names_from_front_matter(two_voices, tmp_path
     assert out.options["diarization"]["names"] == "episode"
 
 
+@pytest.mark.model
 def test_front_matter_names_follow_order_of_first_appearance(two_voices, tmp_path):
     """The list names the guest first, but the host speaks first, and a text cue says so."""
     wav, transcript, truth, _ = two_voices
@@ -134,6 +137,7 @@ def test_front_matter_names_follow_order_of_first_appearance(two_voices, tmp_pat
     assert right / len(out.words) >= 0.95
 
 
+@pytest.mark.model
 def test_names_from_a_self_introduction_the_show_notes_confirm(two_voices, tmp_path):
     """The host says "I'm David Brown", the notes name both: the guest is the one left."""
     wav, transcript, truth, _ = two_voices
@@ -147,6 +151,7 @@ def test_names_from_a_self_introduction_the_show_notes_confirm(two_voices, tmp_p
     assert right / len(out.words) >= 0.95, {w.speaker for w in out.words}
 
 
+@pytest.mark.model
 def test_without_evidence_speakers_are_numbered_and_flagged(two_voices, tmp_path):
     """No page: "I'm David Brown" alone is not evidence, so nobody is named."""
     wav, transcript, truth, _ = two_voices
@@ -158,6 +163,7 @@ def test_without_evidence_speakers_are_numbered_and_flagged(two_voices, tmp_path
     assert accuracy >= 0.95
 
 
+@pytest.mark.model
 def test_three_voices_counted_and_numbered_by_first_appearance(three_voices, tmp_path):
     wav, transcript, truth, _ = three_voices
     out = speakers.diarize(transcript, wav, None, speakers.Options(), tmp_path / "cache")
@@ -170,6 +176,7 @@ def test_three_voices_counted_and_numbered_by_first_appearance(three_voices, tmp
     assert accuracy >= 0.95, accuracy
 
 
+@pytest.mark.model
 def test_setting_names_and_count_are_used(three_voices, tmp_path):
     wav, transcript, truth, _ = three_voices
     options = speakers.Options(num_speakers=3, speaker_names=("Ana Host", "Bo Storage", "Cy Planner"))
@@ -180,6 +187,7 @@ def test_setting_names_and_count_are_used(three_voices, tmp_path):
     assert out.options["diarization"]["names"] == "setting"
 
 
+@pytest.mark.model
 def test_single_real_speaker_gets_one_label_and_her_own_name(whisper, shared_audio, tmp_path):
     """AMI meeting clip: one woman saying "I'm Abigail Claflin. You can call me Abbie." """
     wav = _wav16k(shared_audio / "lhotse_ami_ES2011a_headset0_40-46s.wav", tmp_path / "ami.wav")
@@ -190,12 +198,14 @@ def test_single_real_speaker_gets_one_label_and_her_own_name(whisper, shared_aud
     assert names == {"Abigail Claflin"} or "Claflin" not in "".join(w.text for w in out.words)
 
 
+@pytest.mark.model
 def test_single_real_reader_gets_one_label(whisper, shared_audio, tmp_path):
     wav = _wav16k(shared_audio / "librispeech_dev-clean_2412-153948-0000.flac", tmp_path / "ls.wav")
     out = speakers.diarize(_transcribe(whisper, wav), wav, None, speakers.Options(), tmp_path / "cache")
     assert {w.speaker for w in out.words} == {"Speaker 1"}
 
 
+@pytest.mark.model
 def test_diarize_off_for_the_run_or_the_episode(two_voices, tmp_path):
     wav, transcript, _, script = two_voices
     cache = tmp_path / "cache"
@@ -207,6 +217,7 @@ def test_diarize_off_for_the_run_or_the_episode(two_voices, tmp_path):
     assert not cache.exists()
 
 
+@pytest.mark.model
 def test_cache_hit_skips_the_audio(two_voices, tmp_path, monkeypatch):
     wav, transcript, _, script = two_voices
     cache = tmp_path / "cache"

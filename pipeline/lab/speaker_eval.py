@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import synth
-from .models import Episode
+from ..models import Episode
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ def score(predicted: Sequence[str], true: Sequence[str], true_names: Sequence[st
 
 # --- real speech ---------------------------------------------------------------------------
 
-SHARED_AUDIO = Path(__file__).resolve().parents[1].parent / "shared" / "audio"
+SHARED_AUDIO = Path(__file__).resolve().parents[2].parent / "shared" / "audio"
 # Two and three real people, taking turns: pieces of public test clips (see manifest.json).
 INTERLEAVED = {
     "real-two-interleaved": ("jfk.flac", "librispeech_dev-clean_2412-153948-0000.flac"),
@@ -329,8 +329,6 @@ class Result:
 
 
 def _episode(item: Item) -> Episode | None:
-    from .models import Episode
-
     if not item.title:
         return None
     fm = {"title": item.title, "description": item.description, "extra": {}}
@@ -341,7 +339,7 @@ def _episode(item: Item) -> Episode | None:
 def run_item(item: Item, workdir: Path, known_voice: bool = True) -> Result:
     import time
 
-    from . import audio, speakers, transcribe, voices
+    from .. import audio, speakers, transcribe, voices
 
     cache = Path(workdir) / "cache"
     started = time.monotonic()
@@ -377,7 +375,7 @@ def dataclasses_replace(obj, **changes):  # type: ignore[no-untyped-def]
 def stranger_check(items: Sequence[Item], workdir: Path) -> list[tuple[str, str, int]]:
     """Each synthesized host's profile applied to the episodes that host is not in:
     (profile, episode, words given the profile's name), which must all be 0."""
-    from . import audio, speakers, transcribe, voices
+    from .. import audio, speakers, transcribe, voices
 
     cache = Path(workdir) / "cache"
     out = []
