@@ -105,14 +105,14 @@ def _model_guard(load: Any, what: str) -> Any:
 @pytest.fixture(scope="session", autouse=True)
 def fakes_registered() -> Iterator[None]:
     """`engine = "fake"` and `diarizer = "fake"` work in every test, CLI runs in-process included."""
-    from pipeline import engines, speakers
+    from pipeline import engines, speakers, voiceprint
     from pipeline.engines.base import Engine
 
-    saved = Engine.__init__, speakers._encoder
+    saved = Engine.__init__, voiceprint.encoder
     engines.ENGINES[fakes.NAME] = fakes.FakeEngine
     speakers.DIARIZERS[fakes.NAME] = fakes.diarize
     Engine.__init__ = _model_guard(Engine.__init__, "a real Whisper model")  # type: ignore[method-assign]
-    speakers._encoder = _model_guard(speakers._encoder, "the speaker encoder")
+    voiceprint.encoder = _model_guard(voiceprint.encoder, "the speaker encoder")
     yield
-    Engine.__init__, speakers._encoder = saved  # type: ignore[method-assign]
+    Engine.__init__, voiceprint.encoder = saved  # type: ignore[method-assign]
     del engines.ENGINES[fakes.NAME], speakers.DIARIZERS[fakes.NAME]
