@@ -91,6 +91,7 @@ def diarize(
         started = time.monotonic()
         found = DIARIZERS[options.diarizer](words, wav_path, bounds, options)
         labels, voices = found if isinstance(found, tuple) else (found, np.zeros((max(found) + 1, 0), np.float32))
+        voices = np.asarray(np.round(voices.astype(np.float64), 6).tolist(), dtype=np.float32)  # as cached
         log.info("diarized %s in %.1f s: %d speakers (bounds %d..%d)", wav_path,
                  time.monotonic() - started, len(voices), *bounds)
         _write_cache(cache_file, labels, voices)
