@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AudioError
+from .files import storage_error
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +71,13 @@ def prepare(path: Path | str, cache_dir: Path | str, sha256: str | None = None) 
         raise AudioError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: empty file (0 bytes)")
-    sha256 = sha256 or sha256_of(path)
-    target = cache_dir / "wav" / f"{sha256}.wav"
+    target = cache_dir / "wav" / f"{sha256 or sha256_of(path)}.wav"
     if not target.exists():
+        if sha256 is not None and sha256_of(path) != sha256:
+            # the file changed since its hash was taken: decoding it would poison the cache entry
+            raise AudioError(f"{path}: changed on disk since it was downloaded (sha256 differs); run again")
         _decode(path, target)
+    sha256 = sha256 or target.stem
     samples = read_wav(target)
     duration = samples.size / RATE
     if duration < 0.1:
@@ -95,8 +99,15 @@ def _decode(path: Path, target: Path) -> None:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise AudioError(f"{path}: cannot decode ({reason[-200:]})") from exc
     sound = sound.set_channels(1).set_frame_rate(RATE).set_sample_width(2)
-    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".partial.wav")
-    sound.export(str(partial), format="wav")
-    partial.replace(target)  # atomic: a crash never leaves a half-written cache entry
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        sound.export(str(partial), format="wav").close()
+        partial.replace(target)  # atomic: a crash never leaves a half-written cache entry
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise storage_error(partial, exc) from exc
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     log.info("decoded %s -> %s (%.1f s)", path, target, len(sound) / 1000)

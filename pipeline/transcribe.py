@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 CACHE_VERSION = 1  # bump when engine output changes for the same inputs
 # Options that do not change the transcript (the prompt itself is in the key instead).
-_NOT_IN_KEY = {"threads"}
+_NOT_IN_KEY = {"threads", "engine_budget_min", "engine_budget_factor"}
 
 
 def cache_key(audio_sha256: str, options: Options, prompt: str | None) -> str:

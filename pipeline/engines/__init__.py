@@ -31,7 +31,8 @@ ENGINES: dict[str, type[Engine]] = {
     OpenAIWhisperEngine.name: OpenAIWhisperEngine,
 }
 # Options that change how a model is loaded, not only how one audio file is decoded.
-LOAD_FIELDS = ("engine", "model", "device", "compute_type", "threads", "batch_size")
+LOAD_FIELDS = ("engine", "model", "device", "compute_type", "threads", "batch_size",
+               "engine_budget_min", "engine_budget_factor")
 
 _LOADED: dict[tuple[object, ...], Engine] = {}
 
@@ -44,7 +45,13 @@ def get_engine(options: Options, cache_dir: Path | None = None) -> Engine:
     engine = _LOADED.get(key)
     if engine is None:
         started = time.monotonic()
-        engine = ENGINES[options.engine](options, cache_dir)
+        cls = ENGINES[options.engine]
+        if cls.isolated:
+            from ..watchdog import Watched
+
+            engine = Watched(cls, options, cache_dir)
+        else:
+            engine = cls(options, cache_dir)
         log.info("loaded %s %s on %s/%s in %.1f s", options.engine, engine.model_label,
                  engine.device, engine.compute_type, time.monotonic() - started)
         _LOADED[key] = engine

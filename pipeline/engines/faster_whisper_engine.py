@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 
 class FasterWhisperEngine(Engine):
     name = "faster-whisper"
+    isolated = True
 
     def __init__(self, options, cache_dir: Path | None = None) -> None:
         super().__init__(options, cache_dir)

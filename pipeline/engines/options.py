@@ -26,3 +26,7 @@ class Options:
     # Off: each window sees the vocabulary prompt instead of the previous text, which keeps the
     # names in force for the whole episode and stops a hallucination from feeding the next one.
     condition_on_previous_text: bool = False
+    # A real engine runs in a child process that is stopped after this many seconds plus this
+    # many times the audio length (pipeline/watchdog.py): one stuck episode fails alone.
+    engine_budget_min: float = 300.0
+    engine_budget_factor: float = 3.0
