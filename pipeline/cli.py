@@ -220,19 +220,17 @@ def approve(slugs: tuple[str, ...], update_voices: bool, **flags: Any) -> int:
       python -m pipeline approve 2019-09-13-rust-in-production-with-armin-ronacher
       python -m pipeline approve my-ep --update-voices   # known voices learn from it too
     """
-<<<<<<< HEAD
-    from . import episodes, voices, writeback
+    from . import episodes, run, voices, writeback
 
     settings = _settings(flags)
-    by_slug = {episodes.slug_of(p): p for p in episodes.find_episodes([settings.episodes_dir])}
-    for slug in slugs:
-        if slug not in by_slug:
-            raise PipelineError(f"no episode {slug!r} under {settings.episodes_dir}")
-        writeback.approve(by_slug[slug])
-        click.echo(f"{by_slug[slug]}: marked reviewed")
+    found = [f for f in episodes.discover([settings.episodes_dir], settings.episodes_dir) if not f.error]
+    by_key = {f.key: f.path for f in found}
+    for key in run.wanted_keys(found, slugs, [settings.episodes_dir]) or ():
+        writeback.approve(by_key[key], settings.episodes)
+        click.echo(f"{by_key[key]}: marked reviewed")
         if update_voices:
-            for path in voices.update_from_episode(slug, settings.transcripts_dir):
-                click.echo(f"{path}: updated from {slug}")
+            for path in voices.update_from_episode(key, settings.transcripts_dir):
+                click.echo(f"{path}: updated from {key}")
     return 0
 
 
@@ -301,16 +299,6 @@ def voices_remove(name: str, **flags: Any) -> int:
 
     settings = _settings(flags)
     click.echo(f"{profiles.remove(name, settings.transcripts_dir)}: removed")
-=======
-    from . import episodes, run, writeback
-
-    settings = _settings(flags)
-    found = [f for f in episodes.discover([settings.episodes_dir], settings.episodes_dir) if not f.error]
-    by_key = {f.key: f.path for f in found}
-    for key in run.wanted_keys(found, slugs, [settings.episodes_dir]) or ():
-        writeback.approve(by_key[key], settings.episodes)
-        click.echo(f"{by_key[key]}: marked reviewed")
->>>>>>> main
     return 0
 
 

@@ -9,14 +9,10 @@ PipelineError
  │    ├── HumanTranscriptError   the transcript was written or edited by a person
  │    └── ConcurrentEditError    the file changed on disk since it was read
  ├── ConfigError        a bad setting in pyproject.toml or on the command line
-<<<<<<< HEAD
  ├── VoiceProfileError  a known voice that cannot be learned, read or found
- └── LockedError        another run holds the lock
-=======
  ├── LockedError        another run holds the lock
  ├── PathError          a path that would lead outside its folder
  └── StorageError       a file could not be written (a full disk, no permission)
->>>>>>> main
 
 Each class's docstring is its message; the argument, when given, says which file or URL.
 """
