@@ -17,7 +17,7 @@ import logging
 import random
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import synth
@@ -115,18 +115,17 @@ def script_for(case: Case) -> synth.Script:
 
 def build_case(case: Case, cache_dir: Path) -> tuple[synth.Script, Path, synth.Truth]:
     """Synthesized once, cached by the case, the sentences and the synthesizer source."""
-    from .evaluate import truth_from_dict, truth_to_dict
-
     script = script_for(case)
     blob = repr(case).encode() + LINES_FILE.read_bytes() + Path(synth.__file__).read_bytes()
     key = hashlib.sha256(blob).hexdigest()[:12]
     audio = Path(cache_dir) / f"{case.slug}-{key}.mp3"
     truth_file = audio.with_suffix(".truth.json")
     if audio.exists() and truth_file.exists():
-        return script, audio, truth_from_dict(json.loads(truth_file.read_text()))
+        lines = tuple(synth.Line(**line) for line in json.loads(truth_file.read_text())["lines"])
+        return script, audio, synth.Truth(lines, (), (), (), lines[-1].end if lines else 0.0)
     log.info("synthesizing %s (%g min)", case.slug, case.minutes)
     truth = synth.synthesize(script, audio)
-    truth_file.write_text(json.dumps(truth_to_dict(truth)))
+    truth_file.write_text(json.dumps({"lines": [asdict(line) for line in truth.lines]}))
     return script, audio, truth
 
 
@@ -414,7 +413,6 @@ def evaluate(workdir: Path, quick: bool = False, real: bool = True, shared: Path
              cases: Sequence[str] = ()) -> dict[str, object]:
     """Every item scored, and the stranger check, as a JSON-ready dict. Transcripts are cached
     under `workdir` (keyed by the audio's content); the speaker stage always runs afresh."""
-    from dataclasses import asdict
 
     names = cases or (QUICK_CASES if quick else tuple(c.slug for c in CASES if c.slug not in QUICK_CASES))
     synthesized = synthesized_items(names, Path(workdir) / "set")
