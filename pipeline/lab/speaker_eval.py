@@ -212,6 +212,7 @@ class Item:
     title: str = ""
     description: str = ""
     host_clip: Path | None = None  # a separate recording of the first person, for known voices
+    voices: tuple[str, ...] = ()  # each person's synthesizer voice, in `people` order
 
 
 def read_rttm(path: Path) -> tuple[tuple[float, float, str], ...]:
@@ -300,7 +301,8 @@ def synthesized_items(names: Sequence[str], cache_dir: Path) -> list[Item]:
         host_name, host_voice = case.people[0]
         clip = _host_clip(host_voice, cache_dir)
         out.append(Item(case.slug, audio, tuple((ln.start, ln.end, ln.speaker) for ln in truth.lines),
-                        tuple(script.speakers), case.title, case.description, clip))
+                        tuple(script.speakers), case.title, case.description, clip,
+                        tuple(json.dumps(v, sort_keys=True) for _, v in case.people)))
     return out
 
 
@@ -375,7 +377,7 @@ def dataclasses_replace(obj, **changes):  # type: ignore[no-untyped-def]
 
 
 def stranger_check(items: Sequence[Item], workdir: Path) -> list[tuple[str, str, int]]:
-    """Each synthesized host's profile applied to the episodes that host is not in:
+    """Each synthesized host's profile applied to the episodes that host's voice is not in:
     (profile, episode, words given the profile's name), which must all be 0."""
     from .. import audio, speakers, transcribe, voices
 
@@ -384,12 +386,12 @@ def stranger_check(items: Sequence[Item], workdir: Path) -> list[tuple[str, str,
     profiles = {}
     for item in items:
         if item.host_clip and item.people:
-            profiles.setdefault(item.people[0], (item.host_clip, item.name))
-    for name, (clip, _) in profiles.items():
+            profiles.setdefault(item.people[0], (item.host_clip, item.voices[0]))
+    for name, (clip, voice) in profiles.items():
         profile = voices.from_audio(name, audio.prepare(clip, cache).path, clip.name)
         for item in items:
-            if name in item.people or not item.people:
-                continue
+            if voice in item.voices or not item.people:
+                continue  # the same synthesizer voice is the same person, whatever its name
             transcript = transcribe.transcribe(item.audio, transcribe.Options(), cache)
             wav = audio.prepare(item.audio, cache).path
             words = speakers.diarize(transcript, wav, _episode(item), speakers.Options(), cache, known=[profile]).words
