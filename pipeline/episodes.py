@@ -198,10 +198,10 @@ def _find_block(
     if not text:
         return None
     first, last = text[0], text[-1]
-    opening, closing = (w.strip() for w in wrapper)
-    if opening:
-        if len(text) < 3 or content(lines[first]).strip() != opening \
-                or content(lines[last]).strip() != closing:
+    opening, closing = wrapper
+    if opening.strip():
+        # exactly the lines write-back puts there: an indent or a space added is an edit too
+        if len(text) < 3 or content(lines[first]) != opening or content(lines[last]) != closing:
             return None
         body = (text[1], text[-2])
     else:

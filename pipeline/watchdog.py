@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
+import threading
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -130,6 +132,7 @@ def _rebuilt(kind: str, detail: str) -> PipelineError:
 def _serve(conn: Connection, engine_cls: type[Engine], options: Any, cache_dir: Path | None) -> None:
     """The child: load once, then answer (wav, duration, prompt) requests until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it kills us on Ctrl-C
+    threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
     try:
         engine = engine_cls(options, cache_dir)
     except Exception as exc:  # noqa: BLE001 - sent to the parent, which raises it
@@ -146,6 +149,13 @@ def _serve(conn: Connection, engine_cls: type[Engine], options: Any, cache_dir: 
             conn.send(("done", result))
         except Exception as exc:  # noqa: BLE001
             conn.send(_error(exc))
+
+
+def _exit_with(parent: int) -> None:
+    """A parent killed outright (kill -9, a cron timeout) cannot stop us: end when it is gone."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def _error(exc: Exception) -> tuple[str, str, str]:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
+from conftest import cli as cli_in_process
 from faultserver import Fault
 from pipeline import audio, config, download, engines, episodes, formats, render, run, writeback
 from pipeline.align import align
@@ -78,6 +79,9 @@ EDITS = {
                    .replace("</div>", "</div>\n</div>"),
     "a word changed": lambda t: t.replace("Hello and", "Hi and"),
     "trailing space on a line": lambda t: t.replace("Thanks, bye.", "Thanks, bye. "),
+    "wrapper indented": lambda t: t.replace('<div class="transcript">', '  <div class="transcript">'),
+    "placeholder put back above our text": lambda t: t.replace('<div class="transcript">',
+                                                               PLACEHOLDER + '\n\n<div class="transcript">'),
 }
 
 
@@ -260,9 +264,9 @@ def test_9_nonsense_options_are_usage_errors_naming_the_option(tmp_path, args, o
     (tmp_path / "afile").write_text("a file, not a folder\n")
     page(tmp_path / "episodes", PLACEHOLDER + "\n", "real-episode.md")
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
-    result = cli("transcribe", *args, cwd=tmp_path)
-    assert result.returncode == 2, result.stderr
-    assert option in result.stderr and "Traceback" not in result.stderr
+    result = cli_in_process("transcribe", *args, cwd=tmp_path)  # raises on a traceback
+    assert result.exit_code == 2, result.stderr
+    assert option in result.stderr
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before, "nothing written"
 
 
@@ -284,8 +288,8 @@ def test_9_nonsense_settings_are_config_errors_naming_the_key(setting, value, na
 
 def test_9_nonsense_in_pyproject_is_a_usage_error(tmp_path):
     (tmp_path / "pyproject.toml").write_text("[tool.pipeline]\nbeam_size = -2\n")
-    result = cli("status", cwd=tmp_path)
-    assert result.returncode == 2 and "beam_size" in result.stderr and "Traceback" not in result.stderr
+    result = cli_in_process("status", cwd=tmp_path)  # raises on a traceback
+    assert result.exit_code == 2 and "beam_size" in result.stderr
 
 
 # --- 12. the transcripts/ folder is part of the repository ----------------------------------
@@ -419,6 +423,7 @@ def test_2_a_transcripts_dir_full_of_a_persons_files_loses_nothing(tmp_path):
         (home / rel).write_text("mine")
     before = {p: p.read_bytes() for p in home.rglob("*") if p.is_file()}
     site(tmp_path, {"ep.md": "http://127.0.0.1:9/ep.mp3"})
+    (tmp_path / "pyproject.toml").write_text("[tool.pipeline]\nretries = 0\n")  # no 30 s of backoff
     result = cli("transcribe", "--transcripts-dir", str(home), "--dry-run", cwd=tmp_path)
     assert "Traceback" not in result.stderr
     result = cli("transcribe", "--transcripts-dir", str(home), "--only", "ep", cwd=tmp_path)
@@ -624,3 +629,67 @@ def test_11_a_stuck_engine_fails_its_episode_alone_and_the_batch_goes_on(tmp_pat
     watched = engines.get_engine(settings.transcribe)
     assert watched.process is not None and watched.process.is_alive()  # a fresh child for the next one
     watched.stop()
+
+
+def test_11_ctrl_c_during_a_stuck_engine_stops_at_once_and_kills_the_child(tmp_path, fault_server, monkeypatch):
+    import _thread
+    import fcntl
+    import threading
+
+    from stuck_engine import SHORT, StuckEngine
+
+    monkeypatch.setitem(engines.ENGINES, "stuck", StuckEngine)
+    fault_server.add("/long.mp3", tone(tmp_path, SHORT + 5))
+    site(tmp_path, {"long.md": fault_server.url("/long.mp3")})
+    settings = settings_for(tmp_path, engine="stuck", engine_budget_min=600.0, engine_budget_factor=1.0)
+    watched = engines.get_engine(settings.transcribe)  # started here, so the test knows its child
+    child = watched.process
+    interrupted: list[float] = []
+
+    def interrupt_when_stuck() -> None:
+        while not list((tmp_path / "transcripts" / "cache").glob("wav/*.wav")):
+            time.sleep(0.1)
+        time.sleep(2.0)  # the engine has the request by now, and never answers
+        interrupted.append(time.monotonic())
+        _thread.interrupt_main()  # what Ctrl-C does: KeyboardInterrupt in the main thread
+
+    threading.Thread(target=interrupt_when_stuck, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        run.run_batch([tmp_path / "episodes"], settings)
+    assert time.monotonic() - interrupted[0] < 3, "stops at once"
+    child.join(5)
+    assert not child.is_alive(), "the stuck engine's process is killed"
+    with (tmp_path / "transcripts" / ".lock").open("a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_11_the_engine_process_ends_when_the_pipeline_is_killed_outright(tmp_path):
+    """kill -9 of the pipeline (a cron timeout) must not leave a stuck engine running forever."""
+    script = f"""
+import sys, time
+sys.path[:0] = [{str(REPO)!r}, {str(REPO / 'tests')!r}]
+from pipeline import engines
+from stuck_engine import StuckEngine
+from pipeline.watchdog import Watched
+import threading
+w = Watched(StuckEngine, engines.Options(engine="stuck"))
+threading.Thread(target=w.transcribe, args=("x.wav", 100.0, None), daemon=True).start()
+time.sleep(1.0)  # the child has the request: stuck inside the engine, not waiting on the pipe
+print(w.process.pid, flush=True)
+time.sleep(600)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    child = int(proc.stdout.readline())
+    os.kill(proc.pid, 9)
+    proc.wait(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        if Path(f"/proc/{child}/stat").read_text().split()[2] == "Z":
+            return  # a zombie: it has ended, only its reaping waits for init
+        time.sleep(0.2)
+    os.kill(child, 9)
+    raise AssertionError("the engine process outlived the pipeline by 10 s")

@@ -199,3 +199,31 @@ def test_the_parser_fails_only_with_a_clear_error(tmp_path_factory, page, junk):
             continue
         assert ep.state in episodes.STATES
         assert ep.text == variant
+
+
+@EXAMPLES
+@given(page=pages().filter(lambda p: p[1] == "pending"), first=bodies, second=bodies)
+def test_a_regeneration_replaces_only_our_block_and_keeps_a_persons_keys(tmp_path_factory, page, first, second):
+    path = _fresh(tmp_path_factory.mktemp("p"), page[0])
+    try:
+        writeback.write(episodes.load(path), first, PROV)
+    except WritebackError:
+        return
+    lay, _ = episodes.layout(path, path.read_bytes().decode("utf-8"))
+    lines = list(lay.lines)
+    cr = "\r" if lay.newline == "\r\n" else ""
+    at = next(i for i in range(lay.fm_end) if lines[i].startswith("reviewed = false"))
+    lines.insert(at + 1, 'author = "Sam Ünïcødé"' + cr)
+    path.write_bytes("\n".join(lines).encode("utf-8"))
+    ours = path.read_bytes().decode("utf-8")
+    assert writeback.write(episodes.load(path), second, {**PROV, "model": "small.en"}).action == "written"
+    new = path.read_bytes().decode("utf-8")
+    again = episodes.load(path)
+    assert again.state == "generated" and writeback.transcript_body(again) == episodes.canonical(second)
+    table = again.front_matter["extra"]["transcript"]
+    assert table["author"] == "Sam Ünïcødé" and table["model"] == "small.en"
+    # outside our block and table, not a byte moved
+    old_lay, _ = episodes.layout(path, ours)
+    new_lay, _ = episodes.layout(path, new)
+    assert old_lay.lines[old_lay.fm_end : old_lay.block[0]] == new_lay.lines[new_lay.fm_end : new_lay.block[0]]
+    assert old_lay.lines[old_lay.block[1] + 1 :] == new_lay.lines[new_lay.block[1] + 1 :]
