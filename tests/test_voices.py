@@ -10,13 +10,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from test_speakers import (  # noqa: F401
+    GUEST,
+    HOST,
+    THIRD,
+    TWO_VOICES,
+    _episode,
+    _synthesized,
+    _truth_speakers,
+    whisper,
+)
 
 from pipeline import cli, speakers, voiceprint, voices
 from pipeline.errors import VoiceProfileError
 from pipeline.lab import synth
 from pipeline.models import Episode, Segment, Transcript, Word, transcript_to_dict
-
-from test_speakers import GUEST, HOST, THIRD, TWO_VOICES, _episode, _synthesized, _truth_speakers, whisper  # noqa: F401
 
 READING = [
     "Every team says they will clean up the old code later, and later never comes.",

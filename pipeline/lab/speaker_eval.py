@@ -19,9 +19,13 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import synth
 from ..models import Episode
+from . import synth
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +234,7 @@ def ami_items(shared: Path = SHARED_AUDIO) -> list[Item]:
             for c in manifest["clips"]]
 
 
-def _decode16k(path: Path) -> "np.ndarray":
+def _decode16k(path: Path) -> np.ndarray:
     import numpy as np
 
     raw = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(path), "-ac", "1", "-ar", "16000",
@@ -238,7 +242,7 @@ def _decode16k(path: Path) -> "np.ndarray":
     return np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
 
 
-def _pieces(samples: "np.ndarray", rate: int = 16000) -> list["np.ndarray"]:
+def _pieces(samples: np.ndarray, rate: int = 16000) -> list[np.ndarray]:
     """A clip cut at its pauses into pieces of at least 2 s (sentences and clauses)."""
     import numpy as np
 
@@ -280,7 +284,7 @@ def interleaved_items(cache_dir: Path, shared: Path = SHARED_AUDIO) -> list[Item
     return out
 
 
-def _write_wav(samples: "np.ndarray", path: Path) -> None:
+def _write_wav(samples: np.ndarray, path: Path) -> None:
     import wave
 
     import numpy as np
@@ -298,8 +302,7 @@ def synthesized_items(names: Sequence[str], cache_dir: Path) -> list[Item]:
         if case.slug not in names:
             continue
         script, audio, truth = build_case(case, cache_dir)
-        host_name, host_voice = case.people[0]
-        clip = _host_clip(host_voice, cache_dir)
+        clip = _host_clip(case.people[0][1], cache_dir)
         out.append(Item(case.slug, audio, tuple((ln.start, ln.end, ln.speaker) for ln in truth.lines),
                         tuple(script.speakers), case.title, case.description, clip,
                         tuple(json.dumps(v, sort_keys=True) for _, v in case.people)))
