@@ -6,7 +6,7 @@ dataclass are tuples so that the objects stay hashable and can be cached and com
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -128,7 +128,10 @@ class Diarization:
 
     engine: str
     speakers: int
-    names: str  # "episode", "setting", "text" or "generic"
+    names: str  # where the names came from: "episode", "setting", "text", "voices", "generic"...
+    evidence: dict[str, str] = field(default_factory=dict)  # name -> why it was given
+    needs_review: bool = False  # a name was given on weak evidence
+    voices: dict[str, list[float]] = field(default_factory=dict)  # name -> voice embedding
 
 
 @dataclass(frozen=True)

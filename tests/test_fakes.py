@@ -17,7 +17,6 @@ from pipeline import transcribe as tr
 from pipeline.lab import synth
 from pipeline.lab.serve import serve
 from pipeline.errors import AudioError, ConfigError
-from pipeline.models import Diarization
 
 OPTIONS = engines.Options(engine=fakes.NAME)
 
@@ -76,7 +75,10 @@ def test_diarize_names_the_voices_from_the_front_matter_and_caches_the_labels(sp
 
     by_line = [{w.speaker for w in s.words} for s in named.segments]
     assert by_line == [{line.speaker} for line in truth.lines]
-    assert named.diarization == Diarization("fake", 2, "episode")
+    assert named.diarization is not None
+    assert (named.diarization.engine, named.diarization.speakers, named.diarization.names) == ("fake", 2, "episode")
+    assert not named.diarization.needs_review
+    assert named.diarization.evidence == {name: "listed in the episode" for name in episode.speakers}
     monkeypatch.setitem(speakers.DIARIZERS, fakes.NAME, lambda *a: pytest.fail("the cache should have answered"))
     assert speakers.diarize(transcript, wav, episode, options, cache) == named
     with pytest.raises(pytest.fail.Exception, match="cache should have answered"):
