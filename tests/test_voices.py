@@ -24,7 +24,7 @@ from test_speakers import (  # noqa: F401
 from pipeline import cli, speakers, voiceprint, voices
 from pipeline.errors import VoiceProfileError
 from pipeline.lab import synth
-from pipeline.models import Episode, Segment, Transcript, Word, transcript_to_dict
+from pipeline.models import Diarization, Episode, Segment, Transcript, Word, transcript_to_dict
 
 READING = [
     "Every team says they will clean up the old code later, and later never comes.",
@@ -167,7 +167,7 @@ def test_an_approved_episode_updates_only_the_profiles_it_names(tmp_path: Path) 
     voices.save(voices.Profile("Alvaro Leiva", other.astype(np.float32), 30.0, "alvaro.mp3"), tmp_path)
     words = [Word(float(t), float(t) + 0.9, " word", 0.9, "Kim Porter") for t in range(30)]
     t = Transcript((Segment(0.0, 30.0, "", -0.1, 0.0, tuple(words)),), "en", 30.0, "faster-whisper", "tiny.en",
-                   options={"diarization": {"voices": {"Kim Porter": heard.tolist()}}})
+                   diarization=Diarization("resemblyzer", 1, "voices", voices={"Kim Porter": heard.tolist()}))
     (tmp_path / "ep").mkdir()
     (tmp_path / "ep" / "whisper.json").write_text(json.dumps(transcript_to_dict(t)))
     assert voices.update_from_episode("ep", tmp_path) == [tmp_path / "voices" / "kim-porter.toml"]
