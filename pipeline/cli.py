@@ -94,6 +94,17 @@ def main() -> None:
 @click.option("--num-speakers", type=int, help="How many speakers, when known.")
 @click.option("--mark-low-confidence", is_flag=True, default=None,
               help="Mark doubtful words inline with (_needs review_ MM:SS).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]),
+              help="Where the model runs (default: auto, a GPU when there is one).")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Episodes at once on this machine, the CPU threads shared out (default: 1).")
+@click.option("--shard", metavar="K/N",
+              help="Only the K-th of N parts of the pending episodes (CI matrix jobs).")
+@click.option("--executor", type=click.Choice(["local", "ray"]),
+              help="local (default), or ray: one Ray task per episode (pip install '.[ray]').")
+@click.option("--ray-address", metavar="ADDRESS",
+              help="auto (default: the running cluster, else one on this machine), local, "
+              "or e.g. ray://head:10001.")
 @guarded
 def transcribe(paths: tuple[Path, ...], limit: int | None, only: tuple[str, ...],
                retry_failed: bool, **flags: Any) -> int:
@@ -104,6 +115,9 @@ def transcribe(paths: tuple[Path, ...], limit: int | None, only: tuple[str, ...]
       python -m pipeline transcribe
       python -m pipeline transcribe --only 2019-09-13-rust-in-production-with-armin-ronacher
       python -m pipeline transcribe --engine openai-whisper --model small.en --dry-run
+      python -m pipeline transcribe --workers 2             # two episodes at once
+      python -m pipeline transcribe --shard 2/4             # CI matrix job 2 of 4
+      python -m pipeline transcribe --executor ray --ray-address auto
     """
     from . import run, summary
 

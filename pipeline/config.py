@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import align, download, episodes, review, speakers, transcribe, writeback
+from . import align, download, episodes, executors, review, speakers, transcribe, writeback
 from .errors import ConfigError
 
 STAGES: dict[str, type] = {
@@ -25,6 +25,7 @@ STAGES: dict[str, type] = {
     "align": align.Options,
     "writeback": writeback.Options,
     "review": review.Options,
+    "executor": executors.Options,
 }
 
 
@@ -39,6 +40,7 @@ class Settings:
     align: align.Options = field(default_factory=align.Options)
     writeback: writeback.Options = field(default_factory=writeback.Options)
     review: review.Options = field(default_factory=review.Options)
+    executor: executors.Options = field(default_factory=executors.Options)
 
 
 def _owners() -> dict[str, str]:

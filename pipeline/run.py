@@ -14,11 +14,11 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import align, audio, download, episodes, formats, render, speakers, transcribe, vocabulary, writeback
+from . import align, audio, download, episodes, executors, formats, render, speakers, transcribe, vocabulary, writeback
 from .config import Settings
 from .errors import EpisodeError, LockedError, PipelineError
 from .files import write_atomic
-from .models import Audio, Episode, transcript_to_dict
+from .models import Alignment, Audio, Episode, Transcript, transcript_to_dict
 
 log = logging.getLogger("pipeline")
 
@@ -64,9 +64,20 @@ def fetch(episode: Episode, settings: Settings, downloader: download.Downloader)
     return downloader.fetch(episode.audio_url, episode.slug, label=str(episode.path))
 
 
-def process(episode: Episode, audio_file: Audio, settings: Settings) -> Outcome:
-    """Transcribe, diarize, align, render and write back one downloaded episode."""
-    started = time.monotonic()
+@dataclass(frozen=True)
+class Computed:
+    """What the heavy stages make of one episode: all a driver needs to write it."""
+
+    transcript: Transcript
+    alignment: Alignment
+    audio_sha256: str
+
+
+def compute(episode: Episode, audio_file: Audio, settings: Settings) -> Computed:
+    """Transcribe, diarize and align one downloaded episode; writes no episode file.
+
+    This is the part that may run elsewhere (a thread, a Ray worker): it only fills caches.
+    """
     cache = settings.transcripts_dir / "cache"
     opts = settings.transcribe
     glossary = vocabulary.load_glossary(opts.glossary) if opts.glossary else None
@@ -79,6 +90,19 @@ def process(episode: Episode, audio_file: Audio, settings: Settings) -> Outcome:
         wav = audio.prepare(audio_file.path, cache, sha256=audio_file.sha256).path
         transcript = speakers.diarize(transcript, wav, episode, settings.speakers, cache)
     alignment = align.align(transcript, episode.chapters, settings.align)
+    return Computed(transcript, alignment, audio_file.sha256)
+
+
+def fetch_and_compute(episode: Episode, settings: Settings) -> Computed:
+    """Everything for one episode short of writing it, with its own downloader."""
+    with download.Downloader(settings.download, settings.transcripts_dir / "audio") as downloader:
+        audio_file = fetch(episode, settings, downloader)
+    return compute(episode, audio_file, settings)
+
+
+def commit(episode: Episode, computed: Computed, settings: Settings) -> Outcome:
+    """Render, write the drafts and sidecars, and write back: the driver's part alone."""
+    alignment, transcript = computed.alignment, computed.transcript
     for warning in alignment.warnings:
         log.warning("%s: %s", episode.path, warning)
     body = render.render_markdown(alignment, settings.align)
@@ -90,17 +114,24 @@ def process(episode: Episode, audio_file: Audio, settings: Settings) -> Outcome:
     formats.write_sidecars(alignment, episode.chapters, drafts, title=episode.title)
 
     provenance = {
-        "engine": opts.engine,
-        "model": opts.model,
-        "audio_sha256": audio_file.sha256,
+        "engine": settings.transcribe.engine,
+        "model": settings.transcribe.model,
+        "audio_sha256": computed.audio_sha256,
         "offset": round(alignment.offset, 2),
     }
     result = writeback.write(episode, body, provenance, settings.writeback)
     log.info("%s: %s", episode.path, result.message)
     return Outcome(
         episode.slug, str(episode.path), result.action, transcript.duration,
-        time.monotonic() - started, alignment.warnings, diff=result.diff,
+        warnings=alignment.warnings, diff=result.diff,
     )
+
+
+def process(episode: Episode, audio_file: Audio, settings: Settings) -> Outcome:
+    """Transcribe, diarize, align, render and write back one downloaded episode."""
+    started = time.monotonic()
+    outcome = commit(episode, compute(episode, audio_file, settings), settings)
+    return replace(outcome, seconds=time.monotonic() - started)
 
 
 @contextmanager
@@ -169,7 +200,8 @@ def run_batch(
     retry_failed: bool = False, download_only: bool = False,
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> Report:
-    """Every selected episode, the next one downloading while the current one is transcribed."""
+    """Every selected episode: serially (the next one downloading while the current one is
+    transcribed), `workers` at once, or on Ray; only this process writes files."""
     started = _now()
     outcomes: list[Outcome] = []
 
@@ -179,25 +211,65 @@ def run_batch(
             on_outcome(outcome)
 
     with lock(settings.transcripts_dir):
-        chosen, failures = select(paths, settings, only, limit, retry_failed)
+        chosen, failures = select(paths, settings, only, None, retry_failed)
+        chosen = executors.shard(chosen, settings.executor.shard)
+        chosen = chosen[:limit] if limit is not None else chosen
         sweep_leftovers(settings.transcripts_dir, [e.path for e in chosen])
         for failure in failures:
             log.error("%s", failure.error)
             record(failure)
-        audio_dir = settings.transcripts_dir / "audio"
-        with download.Downloader(settings.download, audio_dir) as downloader, \
-                ThreadPoolExecutor(max_workers=1, thread_name_prefix="download") as pool:
-            pending: list[Future[Audio]] = []
-            for i, episode in enumerate(chosen):
-                while len(pending) <= i + 1 and len(pending) < len(chosen):
-                    pending.append(pool.submit(fetch, chosen[len(pending)], settings, downloader))
-                record(_one(episode, pending[i], settings, download_only))
+        opts = settings.executor
+        if download_only or (opts.executor == "local" and opts.workers == 1):
+            _serial(chosen, settings, download_only, record)
+        else:
+            _parallel(chosen, settings, record)
         report = Report("download" if download_only else "transcribe", started, _now(),
                         tuple(outcomes))
         if not download_only:
             write_atomic(settings.transcripts_dir / "report.json",
                           json.dumps(asdict(report), indent=1))
     return report
+
+
+def _serial(chosen: Sequence[Episode], settings: Settings, download_only: bool,
+            record: Callable[[Outcome], None]) -> None:
+    audio_dir = settings.transcripts_dir / "audio"
+    with download.Downloader(settings.download, audio_dir) as downloader, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="download") as pool:
+        pending: list[Future[Audio]] = []
+        for i, episode in enumerate(chosen):
+            while len(pending) <= i + 1 and len(pending) < len(chosen):
+                pending.append(pool.submit(fetch, chosen[len(pending)], settings, downloader))
+            record(_one(episode, pending[i], settings, download_only))
+
+
+def _parallel(chosen: Sequence[Episode], settings: Settings, record: Callable[[Outcome], None]) -> None:
+    """Work elsewhere, writes here, in completion order; the report keeps the selection order."""
+    done: dict[int, Outcome] = {}
+
+    def write(i: int, result: executors.Result) -> None:
+        episode = chosen[i]
+        started = time.monotonic()
+        if result.computed is None:
+            outcome = Outcome(episode.slug, str(episode.path), "failed", seconds=result.seconds,
+                              error=result.error)
+        else:
+            try:
+                outcome = commit(episode, result.computed, settings)
+            except PipelineError as exc:
+                log.error("%s", exc)
+                outcome = Outcome(episode.slug, str(episode.path), "failed", error=str(exc))
+            outcome = replace(outcome, seconds=result.seconds + time.monotonic() - started)
+        done[i] = outcome
+
+    if settings.executor.executor == "ray":
+        from . import ray_executor
+
+        ray_executor.run(chosen, settings, write)
+    else:
+        executors.run_threads(chosen, settings, write)
+    for i in sorted(done):
+        record(done[i])
 
 
 def _one(episode: Episode, audio_future: Future[Audio], settings: Settings, download_only: bool) -> Outcome:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +34,11 @@ ENGINES: dict[str, type[Engine]] = {
 }
 CACHE_VERSION = 1  # bump when engine output changes for the same inputs
 # Options that change how a model is loaded, not only how one audio file is decoded.
-_LOAD_FIELDS = ("engine", "model", "device", "compute_type", "threads", "batch_size")
+_LOAD_FIELDS = ("engine", "model", "device", "compute_type", "threads", "concurrency", "batch_size")
 # Options that do not change the transcript: the prompt itself is in the key instead, and the
 # glossary is applied after the cache (vocabulary.apply_glossary).
-_NOT_IN_KEY = {"threads", "vocabulary", "glossary"}
+_SPREAD = {"threads", "concurrency"}  # how the work is spread over cores and episodes
+_NOT_IN_KEY = _SPREAD | {"vocabulary", "glossary"}
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class Options:
     device: str = "auto"
     compute_type: str = "auto"
     threads: int = 0  # 0: one per core
+    concurrency: int = 1  # episodes transcribed at once by one loaded model (--workers)
     beam_size: int = 5
     # faster-whisper's batched pipeline decodes VAD-cut chunks with the vocabulary prompt before
     # every chunk; sequential decoding (0) loses it after the first 30 s. On a 10-minute
@@ -65,6 +68,7 @@ class Options:
 
 
 _LOADED: dict[tuple, Engine] = {}
+_LOADING = threading.Lock()
 
 
 def get_engine(options: Options) -> Engine:
@@ -72,13 +76,16 @@ def get_engine(options: Options) -> Engine:
     if options.engine not in ENGINES:
         raise ConfigError(f"engine {options.engine!r} (known: {', '.join(ENGINES)})")
     key = tuple(getattr(options, f) for f in _LOAD_FIELDS)
-    engine = _LOADED.get(key)
-    if engine is None:
-        started = time.monotonic()
-        engine = ENGINES[options.engine](options)
-        log.info("loaded %s %s on %s/%s in %.1f s", options.engine, engine.model_label,
-                 engine.device, engine.compute_type, time.monotonic() - started)
-        _LOADED[key] = engine
+    with _LOADING:  # --workers: the first episodes arrive together, the model loads once
+        return _LOADED.get(key) or _load(key, options)
+
+
+def _load(key: tuple, options: Options) -> Engine:
+    started = time.monotonic()
+    engine = ENGINES[options.engine](options)
+    log.info("loaded %s %s on %s/%s in %.1f s", options.engine, engine.model_label,
+             engine.device, engine.compute_type, time.monotonic() - started)
+    _LOADED[key] = engine
     return engine
 
 
@@ -122,8 +129,10 @@ def transcribe(
         result = engine.transcribe(prepared.path, prepared.duration, prompt, report)
     if not result.words:
         raise AudioError(f"{audio_path}: no speech found in {prepared.duration:.1f} s of audio")
-    used: dict[str, Any] = {**dataclasses.asdict(options), "device": engine.device,
-                            "compute_type": engine.compute_type, "prompt": prompt}
+    # How it was made, minus how the work was spread: the same inputs give the same record
+    # whether one episode or four ran at once.
+    used: dict[str, Any] = {**{k: v for k, v in dataclasses.asdict(options).items() if k not in _SPREAD},
+                            "device": engine.device, "compute_type": engine.compute_type, "prompt": prompt}
     result = dataclasses.replace(result, options=used, audio_sha256=sha)
     elapsed = time.monotonic() - started
     log.info("transcribed %s (%.1f s) with %s in %.1f s (%.2fx real time)", audio_path,

@@ -18,7 +18,7 @@ class FasterWhisperEngine(Engine):
     def __init__(self, options, cache_dir: Path | None = None) -> None:
         super().__init__(options, cache_dir)
         import ctranslate2
-        from faster_whisper import BatchedInferencePipeline, WhisperModel
+        from faster_whisper import WhisperModel
 
         device = options.device
         if device == "auto":
@@ -31,10 +31,12 @@ class FasterWhisperEngine(Engine):
             self.model = WhisperModel(
                 self.model_ref.source, device=device, compute_type=compute_type,
                 cpu_threads=cpu_threads(options), download_root=None,
+                # one replica per episode transcribed at once (--workers); each gets cpu_threads
+                num_workers=max(1, options.concurrency),
             )
         except Exception as exc:  # noqa: BLE001 - hub, file and CTranslate2 errors all mean the same here
             raise TranscribeError(f"model {options.model!r}: {exc}") from exc
-        self.batched = BatchedInferencePipeline(self.model) if options.batch_size > 0 else None
+        self.batched = options.batch_size > 0
 
     def transcribe(
         self, wav_path: Path, duration: float, prompt: str | None, progress: Progress | None = None
@@ -58,9 +60,13 @@ class FasterWhisperEngine(Engine):
         )
         samples = read_wav(wav_path)
         try:
-            if self.batched is not None:
+            if self.batched:
+                from faster_whisper import BatchedInferencePipeline
+
                 kwargs.pop("condition_on_previous_text")  # the batched pipeline has no such option
-                segments, info = self.batched.transcribe(samples, batch_size=o.batch_size, **kwargs)
+                # One per call: it keeps state between chunks, and --workers calls it from threads.
+                pipeline = BatchedInferencePipeline(self.model)
+                segments, info = pipeline.transcribe(samples, batch_size=o.batch_size, **kwargs)
             else:
                 segments, info = self.model.transcribe(samples, **kwargs)
             raw, ratios = [], []
