@@ -10,7 +10,7 @@ ARGS ?=
 	python3 -m venv .venv
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[openai,speakers,test]'
+	$(PIP) install -q -e '.[openai,speakers,test,ray]'
 	$(PIP) install -q --no-deps openai-whisper==20250625 resemblyzer==0.1.4
 	touch $@
 

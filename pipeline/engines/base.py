@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import wave
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
 
 from ..models import Segment, Transcript, Word
 
@@ -56,6 +59,35 @@ def ct2_alignment_heads(model_dir: Path) -> list[tuple[int, int]] | None:
         return None
     heads = json.loads(config.read_text()).get("alignment_heads")
     return [tuple(h) for h in heads] if heads else None
+
+
+# Audio is transcribed a window at a time, so memory stays flat in episode length: a window's
+# samples, VAD chunks and log-mel features, never the whole episode's. Each cut falls at the
+# quietest 30 ms of the stretch before it, between words; an episode up to WINDOW_S + SLACK_S
+# is one window, transcribed exactly as a whole.
+WINDOW_S = 600.0
+SLACK_S = 60.0
+CUT_SEARCH_S = 30.0
+
+
+def windows(wav_path: Path) -> list[tuple[int, int]]:
+    """[start, stop) sample ranges covering a prepared wav."""
+    from ..audio import RATE, read_window
+
+    with wave.open(str(wav_path)) as w:
+        total = w.getnframes()
+    out, pos = [], 0
+    while total - pos > (WINDOW_S + SLACK_S) * RATE:
+        end = pos + int(WINDOW_S * RATE)
+        lo = end - int(CUT_SEARCH_S * RATE)
+        step = int(0.03 * RATE)
+        stretch = read_window(wav_path, lo, end)
+        power = (stretch[: stretch.size // step * step].astype(np.float64) ** 2).reshape(-1, step).mean(axis=1)
+        cut = lo + int(power.argmin()) * step + step // 2
+        out.append((pos, cut))
+        pos = cut
+    out.append((pos, total))
+    return out
 
 
 def cpu_threads(options: Options) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import TranscribeError
 from ..models import Segment, Transcript, Word
-from .base import Engine, Progress, clean_segments, cpu_threads
+from .base import Engine, Progress, clean_segments, cpu_threads, windows
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class FasterWhisperEngine(Engine):
     def transcribe(
         self, wav_path: Path, duration: float, prompt: str | None, progress: Progress | None = None
     ) -> Transcript:
-        from ..audio import read_wav
+        from ..audio import RATE, read_window
 
         o = self.options
         kwargs = dict(
@@ -52,37 +52,43 @@ class FasterWhisperEngine(Engine):
             compression_ratio_threshold=o.compression_ratio_threshold,
             log_prob_threshold=o.log_prob_threshold,
             no_speech_threshold=o.no_speech_threshold,
-            condition_on_previous_text=o.condition_on_previous_text,
             # The batched pipeline puts initial_prompt before every chunk; sequential decoding
             # only before the first window. `hotwords` would reach every window there, but it
             # made tiny.en skip whole windows (1137 of 1250 words on a 10-minute episode).
             initial_prompt=prompt or None,
         )
-        samples = read_wav(wav_path)
+        raw: list[Segment] = []
+        ratios: list[float] = []
+        language = o.language or "en"
         try:
-            if self.batched:
-                from faster_whisper import BatchedInferencePipeline
+            for lo, hi in windows(wav_path):
+                offset = lo / RATE
+                samples = read_window(wav_path, lo, hi)
+                if self.batched:
+                    from faster_whisper import BatchedInferencePipeline
 
-                kwargs.pop("condition_on_previous_text")  # the batched pipeline has no such option
-                # One per call: it keeps state between chunks, and --workers calls it from threads.
-                pipeline = BatchedInferencePipeline(self.model)
-                segments, info = pipeline.transcribe(samples, batch_size=o.batch_size, **kwargs)
-            else:
-                segments, info = self.model.transcribe(samples, **kwargs)
-            raw, ratios = [], []
-            for s in segments:  # a generator: decoding happens while we iterate
-                words = tuple(Word(float(w.start), float(w.end), w.word, round(float(w.probability), 4))
-                              for w in s.words or ())
-                raw.append(Segment(float(s.start), float(s.end), s.text, round(float(s.avg_logprob), 4),
-                                   round(float(s.no_speech_prob), 4), words))
-                ratios.append(s.compression_ratio)
-                if progress:
-                    progress(min(s.end, duration))
+                    # One per call: it keeps state between chunks, and --workers calls it from threads.
+                    pipeline = BatchedInferencePipeline(self.model)
+                    segments, info = pipeline.transcribe(samples, batch_size=o.batch_size, **kwargs)
+                else:
+                    segments, info = self.model.transcribe(
+                        samples, condition_on_previous_text=o.condition_on_previous_text, **kwargs)
+                language = info.language
+                for s in segments:  # a generator: decoding happens while we iterate
+                    words = tuple(Word(float(w.start) + offset, float(w.end) + offset, w.word,
+                                       round(float(w.probability), 4)) for w in s.words or ())
+                    raw.append(Segment(float(s.start) + offset, float(s.end) + offset, s.text,
+                                       round(float(s.avg_logprob), 4), round(float(s.no_speech_prob), 4),
+                                       words))
+                    ratios.append(s.compression_ratio)
+                    if progress:
+                        progress(min(s.end + offset, duration))
+                del samples
         except Exception as exc:  # noqa: BLE001
             raise TranscribeError(f"{wav_path}: faster-whisper failed: {exc}") from exc
         if progress:
             progress(duration)
         return Transcript(
             segments=clean_segments(raw, duration, ratios, o.compression_ratio_threshold),
-            language=info.language, duration=duration, engine=self.name, model=self.model_label,
+            language=language, duration=duration, engine=self.name, model=self.model_label,
         )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import TranscribeError
 from ..models import Segment, Transcript, Word
-from .base import Engine, Progress, clean_segments, cpu_threads, ct2_alignment_heads, speech_clips
+from .base import Engine, Progress, clean_segments, cpu_threads, ct2_alignment_heads, speech_clips, windows
 
 log = logging.getLogger(__name__)
 
@@ -66,49 +66,57 @@ class OpenAIWhisperEngine(Engine):
     ) -> Transcript:
         import whisper
 
-        from ..audio import read_wav
+        from ..audio import RATE, read_window
 
         o = self.options
-        samples = read_wav(wav_path)
-        clips: list[float] | str = "0"
-        if o.vad:
-            spans = speech_clips(samples)
-            if not spans:
-                return Transcript((), o.language or "en", duration, self.name, self.model_label)
-            clips = [t for span in spans for t in span]
-        try:
-            with _progress_from_tqdm(whisper, progress):
-                result = whisper.transcribe(
-                    self.model, samples,
-                    verbose=False if progress else None,
-                    language=o.language or None,
-                    beam_size=o.beam_size,
-                    best_of=5,  # faster-whisper's default, for the temperature fallback
-                    fp16=self.compute_type == "float16",
-                    word_timestamps=True,
-                    compression_ratio_threshold=o.compression_ratio_threshold,
-                    logprob_threshold=o.log_prob_threshold,
-                    no_speech_threshold=o.no_speech_threshold,
-                    condition_on_previous_text=o.condition_on_previous_text,
-                    initial_prompt=prompt or None,
-                    carry_initial_prompt=bool(prompt),  # the vocabulary before every window
-                    clip_timestamps=clips,
-                )
-        except Exception as exc:  # noqa: BLE001
-            raise TranscribeError(f"{wav_path}: openai-whisper failed: {exc}") from exc
-        raw = [
-            Segment(float(s["start"]), float(s["end"]), s["text"], round(float(s["avg_logprob"]), 4),
-                    round(float(s["no_speech_prob"]), 4),
-                    tuple(Word(float(w["start"]), float(w["end"]), w["word"], round(float(w["probability"]), 4))
-                          for w in s.get("words", ())))
-            for s in result["segments"]
-        ]
-        ratios = [float(s["compression_ratio"]) for s in result["segments"]]
+        raw: list[Segment] = []
+        ratios: list[float] = []
+        language = o.language or "en"
+        for lo, hi in windows(wav_path):
+            offset = lo / RATE
+            samples = read_window(wav_path, lo, hi)
+            clips: list[float] | str = "0"
+            if o.vad:
+                spans = speech_clips(samples)
+                if not spans:
+                    continue
+                clips = [t for span in spans for t in span]
+            relay = None if progress is None else (lambda t, at=offset: progress(min(t + at, duration)))
+            try:
+                with _progress_from_tqdm(whisper, relay):
+                    result = whisper.transcribe(
+                        self.model, samples,
+                        verbose=False if progress else None,
+                        language=o.language or None,
+                        beam_size=o.beam_size,
+                        best_of=5,  # faster-whisper's default, for the temperature fallback
+                        fp16=self.compute_type == "float16",
+                        word_timestamps=True,
+                        compression_ratio_threshold=o.compression_ratio_threshold,
+                        logprob_threshold=o.log_prob_threshold,
+                        no_speech_threshold=o.no_speech_threshold,
+                        condition_on_previous_text=o.condition_on_previous_text,
+                        initial_prompt=prompt or None,
+                        carry_initial_prompt=bool(prompt),  # the vocabulary before every window
+                        clip_timestamps=clips,
+                    )
+            except Exception as exc:  # noqa: BLE001
+                raise TranscribeError(f"{wav_path}: openai-whisper failed: {exc}") from exc
+            language = result.get("language") or language
+            raw += [
+                Segment(float(s["start"]) + offset, float(s["end"]) + offset, s["text"],
+                        round(float(s["avg_logprob"]), 4), round(float(s["no_speech_prob"]), 4),
+                        tuple(Word(float(w["start"]) + offset, float(w["end"]) + offset, w["word"],
+                                   round(float(w["probability"]), 4)) for w in s.get("words", ())))
+                for s in result["segments"]
+            ]
+            ratios += [float(s["compression_ratio"]) for s in result["segments"]]
+            del samples
         if progress:
             progress(duration)
         return Transcript(
             segments=clean_segments(raw, duration, ratios, o.compression_ratio_threshold),
-            language=result.get("language") or o.language, duration=duration, engine=self.name,
+            language=language, duration=duration, engine=self.name,
             model=self.model_label,
         )
 
