@@ -3,7 +3,7 @@ PY := .venv/bin/python
 PIP := .venv/bin/pip
 ARGS ?=
 
-.PHONY: install transcribe test demo eval bench status review sysdeps clean
+.PHONY: install transcribe test test-fast demo eval bench status review sysdeps clean
 
 .venv/.installed: pyproject.toml
 	@$(MAKE) --no-print-directory sysdeps
@@ -43,6 +43,10 @@ review: install
 
 test: install
 	$(PY) -m pytest -q $(ARGS)
+
+# No real model, browser or lab run: the fake engine and diarizer (tests/fakes.py) stand in.
+test-fast: install
+	$(PY) -m pytest -q -m "not model and not chromium and not lab" $(ARGS)
 
 demo: install
 	$(PY) -m pipeline demo $(ARGS)

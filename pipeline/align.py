@@ -11,13 +11,13 @@ in order, whatever the rules below decide.
 
 from __future__ import annotations
 
-import bisect
-import math
 import re
 from dataclasses import dataclass
 from typing import Sequence
 
 from .models import Alignment, Chapter, Paragraph, Section, Transcript, Word
+from .offset import Boundaries, estimate_offset, norm_title
+from .timecode import format_timestamp
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,9 @@ def align(transcript: Transcript, chapters: Sequence[Chapter], options: Options 
     duration = transcript.duration or (words[-1].end if words else 0.0)
     warnings: list[str] = []
     starts = sentence_starts(words)
-    bounds = _Boundaries.of(words, starts)
+    bounds = Boundaries.of(words, starts)
 
-    estimate, strong, evidence = estimate_offset(words, bounds, chapters, duration, options)
+    estimate, strong, evidence = estimate_offset(words, bounds, chapters, duration, options.offset_range)
     offset = estimate if (strong and options.detect_offset) else 0.0
     if estimate:
         done = "applied" if offset else ("not applied: detection is off" if strong else "not applied")
@@ -231,40 +231,11 @@ def _merge_small(words: Sequence[Word], ends: set[int], spans: list[list[int]], 
 
 def clock(seconds: float) -> str:
     """`M:SS` or `H:MM:SS`, as show notes write times."""
-    s = max(0, int(seconds))
-    h, m, sec = s // 3600, s % 3600 // 60, s % 60
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
-
-
-@dataclass(frozen=True)
-class _Boundaries:
-    """The gaps before each sentence: heading j sits in [lo[j], hi[j]] (end of the previous
-    sentence, start of sentence j)."""
-
-    lo: tuple[float, ...]
-    hi: tuple[float, ...]
-
-    @classmethod
-    def of(cls, words: Sequence[Word], starts: Sequence[int]) -> "_Boundaries":
-        lo = tuple(words[s - 1].end if s > 0 else float("-inf") for s in starts)
-        return cls(lo, tuple(words[s].start for s in starts))
-
-    def distance(self, j: int, t: float) -> float:
-        if self.lo[j] <= t <= self.hi[j]:
-            return 0.0
-        return min(abs(t - self.lo[j]), abs(t - self.hi[j]))
-
-    def nearest(self, t: float, first: int = 0) -> tuple[int, float]:
-        """The boundary index >= first nearest to t, and its distance (ties: the earlier one)."""
-        k = max(first, bisect.bisect_left(self.hi, t))
-        candidates = [j for j in (k - 1, k, k + 1) if first <= j < len(self.hi)]
-        if not candidates:
-            return first, float("inf")
-        return min(((j, self.distance(j, t)) for j in candidates), key=lambda jd: (jd[1], jd[0]))
+    return format_timestamp(seconds, hours="auto", pad_hours=False)
 
 
 def _place_chapters(
-    bounds: _Boundaries,
+    bounds: Boundaries,
     chapters: Sequence[Chapter],
     offset: float,
     duration: float,
@@ -292,7 +263,7 @@ def _place_chapters(
             continue
         if kept and abs(kept[-1].start - c.start) < 1.0:
             same = kept[-1]
-            if _norm_title(same.title) == _norm_title(c.title):
+            if norm_title(same.title) == norm_title(c.title):
                 warnings.append(f"chapter {c.title!r} (line {c.line}) duplicates line {same.line}; dropped")
             else:
                 warnings.append(
@@ -335,145 +306,3 @@ def _place_chapters(
             )
         placed.append((j, c))
     return placed
-
-
-# --- offset ----------------------------------------------------------------------------------
-
-_STOPWORDS = set(
-    """a an and are as at be but by do does for from has have how i in into is it its of on or our
-    so that the their them they this to was we what when where which who why will with you your
-    about after all also can get got just like more not one some than then there these those up
-    us use using vs via part episode""".split()
-)
-
-
-def _norm(token: str) -> str:
-    w = re.sub(r"[^a-z0-9]", "", token.lower().replace("'s", "").replace("’s", ""))
-    if len(w) > 4 and w.endswith("s") and not w.endswith("ss"):
-        w = w[:-1]  # plural: "services" meets "service"
-    return w
-
-
-def _norm_title(title: str) -> str:
-    return " ".join(_norm(t) for t in title.split())
-
-
-def _title_words(title: str) -> set[str]:
-    return {w for w in (_norm(t) for t in re.split(r"[\s/\-–—:,]+", title)) if len(w) >= 3 and w not in _STOPWORDS}
-
-
-# Title words support a chapter start when heard from a second before it to a few seconds
-# after (its first sentence), less so up to 15 s later: (ramp from, plateau from, to, ramp to).
-_KERNEL = (-3.0, -0.5, 3.0, 15.0)
-_KERNEL_WIDTH = (_KERNEL[2] - _KERNEL[1]) + (_KERNEL[1] - _KERNEL[0]) / 2 + (_KERNEL[3] - _KERNEL[2]) / 2
-
-
-def _kernel(lag: float) -> float:
-    """How well a title word heard `lag` seconds after a chapter's start supports that start."""
-    r0, p0, p1, r1 = _KERNEL
-    if p0 <= lag <= p1:
-        return 1.0
-    if r0 < lag < p0:
-        return (lag - r0) / (p0 - r0)
-    if p1 < lag < r1:
-        return (r1 - lag) / (r1 - p1)
-    return 0.0
-
-
-def estimate_offset(
-    words: Sequence[Word],
-    bounds: _Boundaries,
-    chapters: Sequence[Chapter],
-    duration: float,
-    options: Options,
-) -> tuple[float, bool, str]:
-    """(offset to add to show-notes times, whether the evidence is strong, a line of evidence).
-
-    Each candidate offset is scored by how many chapter titles' words are heard just after the
-    shifted chapter times; common words count less. The best candidate is then refined to the
-    half second at which the shifted times sit best on sentence boundaries, which is where show
-    notes put them.
-    """
-    heard: dict[str, list[float]] = {}
-    for w in words:
-        key = _norm(w.text)
-        if key:
-            heard.setdefault(key, []).append(w.start)
-    # A title word heard by chance near a shifted time is no evidence: each word's score is
-    # what it adds over the chance of meeting it in a random window of the kernel's width.
-    span_s = duration or (words[-1].end if words else 1.0)
-    chance = {w: 1.0 - math.exp(-len(times) * _KERNEL_WIDTH / max(span_s, 1.0)) for w, times in heard.items()}
-    titled = []
-    for c in chapters:
-        content = _title_words(c.title)
-        ws = [w for w in content if w in heard and chance[w] < 0.5]
-        if ws:
-            titled.append((c, ws, len(content)))
-    if len(titled) < 2 or options.offset_range <= 0:
-        return 0.0, False, "too few chapter titles are spoken to estimate an offset"
-
-    def per_chapter(d: float) -> list[float]:
-        scores = []
-        for c, ws, n_content in titled:
-            anchor = c.start + d
-            if anchor < -5.0 or (duration and anchor > duration):
-                scores.append(0.0)
-                continue
-            got = 0.0
-            for w in ws:
-                times = heard[w]
-                i = bisect.bisect_left(times, anchor + _KERNEL[0])
-                best = 0.0
-                while i < len(times) and times[i] < anchor + _KERNEL[3]:
-                    best = max(best, _kernel(times[i] - anchor))
-                    i += 1
-                got += max(0.0, best - chance[w])
-            scores.append(got / n_content)
-        return scores
-
-    span = int(options.offset_range)
-    table = {d: per_chapter(float(d)) for d in range(-span, span + 1)}
-    total = {d: sum(s) for d, s in table.items()}
-    best = max(total, key=lambda d: (round(total[d], 6), -abs(d)))
-    support = sum(1 for s in table[best] if s >= 0.4)
-    at_zero = sum(1 for s in table[0] if s >= 0.4)
-    if total[best] <= 0:
-        return 0.0, False, "no chapter title is heard near its time at any offset"
-
-    if best == 0:
-        return 0.0, False, f"{at_zero} of {len(chapters)} chapter titles heard near their times"
-    # Refine inside the plateau of near-best candidates: show-notes times are written down as the
-    # whole second a sentence starts in, so at the right offset every chapter (titled or not)
-    # sits about half a second before a sentence start.
-    plateau = [d for d in total if total[d] >= total[best] - 0.25 and abs(d - best) <= 8]
-
-    def misfit(d: float) -> float:
-        fit = 0.0
-        for c in chapters:
-            t = c.start + d + 0.5
-            if t < 0 or (duration and t > duration):
-                continue
-            k = bisect.bisect_left(bounds.hi, t)
-            fit += min([3.0] + [abs(bounds.hi[j] - t) for j in (k - 1, k) if 0 <= j < len(bounds.hi)])
-        return fit
-
-    steps = [q / 4 for q in range(4 * min(plateau) - 2, 4 * max(plateau) + 3)]
-    refined = min(steps, key=lambda d: (round(misfit(d), 6), abs(d - best))) if bounds.hi else float(best)
-    if abs(refined) < 1.0:
-        return 0.0, False, f"{at_zero} of {len(chapters)} chapter titles heard near their times"
-
-    # Several chapters must agree, and with 241 offsets tried a couple can agree by chance: the
-    # best offset must also stand well clear of the best one elsewhere.
-    elsewhere = max((v for d, v in total.items() if abs(d - best) > 15), default=0.0)
-    strong = (
-        abs(refined) >= 1.0
-        and support >= max(2, math.ceil(len(titled) / 3))
-        and support >= at_zero + 2
-        and total[best] >= total[0] + 1.0
-        and total[best] >= 2.0 * elsewhere
-    )
-    evidence = (
-        f"{support} of {len(chapters)} chapter titles heard near their shifted times, "
-        f"{at_zero} without a shift"
-    )
-    return refined, strong, evidence

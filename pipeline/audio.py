@@ -36,6 +36,7 @@ class Prepared:
     path: Path  # 16 kHz mono 16-bit PCM wav
     duration: float  # seconds
     sha256: str  # of the source file, as given
+    source: Path  # the file it was decoded from
 
 
 def sha256_of(path: Path) -> str:
@@ -134,7 +135,7 @@ def prepare(path: Path | str, cache_dir: Path | str, sha256: str | None = None) 
         raise AudioError(f"{path}: no audio in it (decoded to {duration:.2f} s)")
     if level.dbfs() < SILENCE_DBFS:
         raise AudioError(f"{path}: silent, no speech (loudest {level.dbfs():.0f} dBFS over {duration:.1f} s)")
-    return Prepared(target, duration, sha256)
+    return Prepared(target, duration, sha256, path)
 
 
 def _decode(path: Path, target: Path) -> Loudness:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import sys
 from collections.abc import Callable
@@ -63,7 +64,23 @@ def guarded(fn: Callable[..., int | None]) -> Callable[..., None]:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# The lab's commands, loaded by name only when invoked (or listed): the runtime never imports them.
+LAB_COMMANDS = {"eval": "pipeline.lab.cli:eval_command", "bench": "pipeline.lab.cli:bench_command"}
+
+
+class _Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAB_COMMANDS])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAB_COMMANDS:
+            module, attr = LAB_COMMANDS[name].split(":")
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="podcast-transcripts")
 def main() -> None:
     """Transcripts for podcast websites.
@@ -180,7 +197,10 @@ def review(slugs: tuple[str, ...], **flags: Any) -> int:
     from . import review as review_stage
 
     settings = _settings(flags)
-    for page in review_stage.write_pages(slugs, settings):
+    pages = review_stage.write_pages(
+        slugs, settings.workspace, settings.episodes_dir, episode_options=settings.episodes,
+        align_options=settings.align, flag_options=settings.flags, threshold=settings.align.review_threshold)
+    for page in pages:
         click.echo(str(page))
     return 0
 
@@ -220,23 +240,3 @@ def demo(workdir: Path, **flags: Any) -> int:
     flags["transcripts_dir"] = flags.get("transcripts_dir") or workdir / "transcripts"
     settings = _settings(flags)
     return demo_mod.run_demo(workdir, settings)
-
-
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
-                                "help_option_names": []})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def eval(args: tuple[str, ...]) -> None:  # noqa: A001 - the command is called eval
-    """Measure accuracy on synthesized episodes and the real clips (`eval --help` for options)."""
-    from . import evaluate
-
-    sys.exit(evaluate.main(list(args)))
-
-
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
-                                "help_option_names": []})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def bench(args: tuple[str, ...]) -> None:
-    """Measure speed and memory per stage and engine (`bench --help` for options)."""
-    from . import bench as bench_mod
-
-    sys.exit(bench_mod.main(list(args)))

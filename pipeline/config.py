@@ -14,17 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import align, download, episodes, executors, review, speakers, transcribe, writeback
+from . import align, download, engines, episodes, executors, flags, speakers, vocabulary, writeback
 from .errors import ConfigError
+from .workspace import Workspace
 
 STAGES: dict[str, type] = {
     "episodes": episodes.Options,
     "download": download.Options,
-    "transcribe": transcribe.Options,
+    "vocabulary": vocabulary.Options,
+    "transcribe": engines.Options,
     "speakers": speakers.Options,
     "align": align.Options,
     "writeback": writeback.Options,
-    "review": review.Options,
+    "flags": flags.Options,
     "executor": executors.Options,
 }
 
@@ -35,12 +37,17 @@ class Settings:
     transcripts_dir: Path = Path("transcripts")
     episodes: episodes.Options = field(default_factory=episodes.Options)
     download: download.Options = field(default_factory=download.Options)
-    transcribe: transcribe.Options = field(default_factory=transcribe.Options)
+    vocabulary: vocabulary.Options = field(default_factory=vocabulary.Options)
+    transcribe: engines.Options = field(default_factory=engines.Options)
     speakers: speakers.Options = field(default_factory=speakers.Options)
     align: align.Options = field(default_factory=align.Options)
     writeback: writeback.Options = field(default_factory=writeback.Options)
-    review: review.Options = field(default_factory=review.Options)
+    flags: flags.Options = field(default_factory=flags.Options)
     executor: executors.Options = field(default_factory=executors.Options)
+
+    @property
+    def workspace(self) -> Workspace:
+        return Workspace(self.transcripts_dir)
 
 
 def _owners() -> dict[str, str]:

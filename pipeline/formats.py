@@ -15,6 +15,7 @@ from typing import ClassVar, Iterator, Sequence
 
 from .files import write_atomic
 from .models import Alignment, Chapter, Word
+from .timecode import format_timestamp
 
 SENTENCE_END = (".", "?", "!", "…", '."', '?"', '!"')
 
@@ -85,8 +86,7 @@ def _fill(words: Sequence[Word], max_chars: int, max_lines: int, max_gap: float,
 
 
 def _clock(seconds: float, sep: str) -> str:
-    ms = int(round(max(0.0, seconds) * 1000))
-    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}{sep}{ms % 1000:03d}"
+    return format_timestamp(seconds, decimal_marker=sep)
 
 
 def _vtt_escape(text: str) -> str:

@@ -16,19 +16,18 @@ from typing import Iterable
 
 from .align import Options
 from .models import Alignment, Paragraph, Word
+from .timecode import format_timestamp
 
 # Labels a diarizer makes up rather than a person's name: shown whole every time.
 _GENERIC = re.compile(r"^(speaker|spk|guest|host|unknown)[\s_-]*\w*$", re.I)
 
 
 def timecode(seconds: float) -> str:
-    s = max(0, int(seconds))
-    return f"[{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}]"
+    return f"[{format_timestamp(seconds)}]"
 
 
 def _minutes(seconds: float) -> str:
-    s = max(0, int(seconds))
-    return f"{s // 60:02d}:{s % 60:02d}"
+    return format_timestamp(seconds, hours="never")
 
 
 def escape(text: str) -> str:

@@ -1,11 +1,11 @@
 """The HTML review page: one self-contained file per episode to listen, read and check.
 
-`write_pages(slugs, settings)` renders `<transcripts_dir>/<slug>/review.html` for transcribed
-episodes; `write_page(...)` renders one from objects. The page plays the local audio copy (a
-relative link, so the folder can be moved or served as a whole) or else the episode URL;
-clicking any timecode, paragraph or word seeks there, and playback highlights the current
-paragraph. `find_flags` lists what a reviewer should check, each flag linking to an anchor in
-the text: chapter placement, long gaps, suspected hallucinations and low-confidence words.
+`write_pages(...)` renders `<transcripts_dir>/<slug>/review.html` for transcribed episodes;
+`write_page(...)` renders one from objects. The page plays the local audio copy (a relative
+link, so the folder can be moved or served as a whole) or else the episode URL; clicking any
+timecode, paragraph or word seeks there, and playback highlights the current paragraph. The
+flags (`flags.find_flags`) list what a reviewer should check, each linking to an anchor in the
+text.
 
 The page has no external resources (inline CSS and JS from `templates/review.html`), so it
 works from `file://`, offline, and inside a CI artifact.
@@ -13,260 +13,21 @@ works from `file://`, offline, and inside a CI artifact.
 
 from __future__ import annotations
 
-import bisect
 import html
 import json
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
 from urllib.parse import quote, urlsplit
 
+from . import align, episodes, flags
 from .errors import PipelineError
 from .files import write_atomic
-from .models import Alignment, Chapter, Episode, Transcript, Word, transcript_from_dict
-
-if TYPE_CHECKING:
-    from .config import Settings
-
-PAGE_NAME = "review.html"
-# Phrases Whisper is known to invent over silence or music (learnt from subtitle corpora).
-KNOWN_HALLUCINATIONS = (
-    "thanks for watching", "thank you for watching", "subtitles by", "amara.org",
-    "please subscribe", "like and subscribe", "transcribed by", "translated by",
-)
-
-
-@dataclass(frozen=True)
-class Options:
-    long_gap: float = 8.0  # seconds without words, inside speech, that a reviewer should check
-    chapter_drift: float = 10.0  # a heading this far from its (shifted) show-notes time is flagged
-    suspect_no_speech: float = 0.6  # a segment Whisper itself thought was probably not speech
-    suspect_logprob: float = -1.0  # a segment decoded with this average log-probability or less
-    suspect_repeats: int = 3  # a phrase said this many times back to back (a single word: one more)
-
-
-@dataclass(frozen=True)
-class Flag:
-    kind: str  # one of KINDS
-    start: float
-    message: str
-    anchor: str  # element id in the page
-
-
-KINDS = {
-    "chapter": "Chapters",
-    "hallucination": "Suspected hallucinations",
-    "gap": "Long gaps",
-    "low": "Low-confidence words",
-}
-
-
-# --- finding what to check ----------------------------------------------------------------------
-
-
-class _Index:
-    """The page's words in order, to turn a time into the anchor of the word spoken then."""
-
-    def __init__(self, alignment: Alignment) -> None:
-        self.words = [w for s in alignment.sections for p in s.paragraphs for w in p.words]
-        # Indexes of paragraphs' first words: a span of doubtful words never crosses one.
-        self.para_starts: set[int] = set()
-        n = 0
-        for s in alignment.sections:
-            for p in s.paragraphs:
-                self.para_starts.add(n)
-                n += len(p.words)
-        self.ends = [w.end for w in self.words]
-        self.used: set[int] = set()  # word indexes that need an id in the page
-
-    def anchor_at(self, t: float) -> str:
-        if not self.words:
-            return "transcript"
-        i = min(bisect.bisect_right(self.ends, t + 0.01), len(self.words) - 1)
-        self.used.add(i)
-        return f"w{i}"
-
-    def anchor_of(self, i: int) -> str:
-        self.used.add(i)
-        return f"w{i}"
-
-
-def find_flags(
-    episode: Episode, transcript: Transcript, alignment: Alignment, options: Options = Options(),
-    threshold: float = 0.5, index: _Index | None = None,
-) -> list[Flag]:
-    """Everything a reviewer should look at, by kind then time."""
-    index = index or _Index(alignment)
-    flags = (
-        _chapter_flags(episode.chapters, alignment, options, index)
-        + _hallucination_flags(transcript, options, index)
-        + _gap_flags(index, alignment.duration or transcript.duration, options)
-        + _low_confidence_flags(index, threshold)
-    )
-    order = list(KINDS)
-    return sorted(flags, key=lambda f: (order.index(f.kind), f.start))
-
-
-def _heading_id(k: int) -> str:
-    return f"ch{k}"
-
-
-def _chapter_flags(chapters: Sequence[Chapter], alignment: Alignment, options: Options, index: _Index) -> list[Flag]:
-    flags: list[Flag] = []
-    heading_at = {s.chapter: s.paragraphs[0].start if s.paragraphs else None
-                  for s in alignment.sections if s.chapter is not None}
-    ids = {c: _heading_id(k) for k, c in enumerate(chapters)}
-    mentioned: set[Chapter] = set()
-
-    def where(c: Chapter) -> tuple[float, str]:
-        if c in heading_at:
-            at = heading_at[c]
-            return (c.start + alignment.offset if at is None else at), ids[c]
-        t = c.start + alignment.offset
-        return t, index.anchor_at(t)
-
-    for warning in alignment.warnings:
-        named = [c for c in chapters if repr(c.title) in warning or f"“{c.title}”" in warning]
-        mentioned.update(named)
-        if named:
-            t, anchor = where(named[0])
-        elif chapters:
-            t, anchor = where(chapters[0])
-        else:
-            t, anchor = 0.0, "transcript"
-        flags.append(Flag("chapter", t, warning, anchor))
-    if alignment.offset and not any("offset" in w for w in alignment.warnings) and chapters:
-        t, anchor = where(chapters[0])
-        flags.append(Flag("chapter", t, f"show-notes times shifted by {alignment.offset:+.1f} s to match the audio", anchor))
-    for c in chapters:
-        if c in mentioned:
-            continue
-        expected = c.start + alignment.offset
-        if c not in heading_at:
-            t, anchor = where(c)
-            flags.append(Flag("chapter", t, f"“{c.title}” (line {c.line}, {clock(c.start)}) was not placed", anchor))
-            continue
-        actual = heading_at[c]
-        if actual is not None and abs(actual - expected) > options.chapter_drift:
-            flags.append(Flag(
-                "chapter", actual,
-                f"“{c.title}” heading is at {clock(actual)}, {actual - expected:+.0f} s from the show notes' "
-                f"{clock(c.start)}" + (f" {alignment.offset:+.0f} s offset" if alignment.offset else ""),
-                ids[c],
-            ))
-    return flags
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"[^\w']+", "", text.lower())
-
-
-def _repeats(tokens: Sequence[str], options: Options) -> list[tuple[int, int, int]]:
-    """(first token, phrase length, times) for phrases repeated back to back."""
-    found = []
-    i = 0
-    while i < len(tokens):
-        hit = None
-        for n in range(1, 9):
-            phrase = tokens[i:i + n]
-            if len(phrase) < n or not all(phrase):
-                break
-            times = 1
-            while tokens[i + times * n: i + (times + 1) * n] == phrase:
-                times += 1
-            if times >= options.suspect_repeats + (1 if n == 1 else 0):
-                hit = (i, n, times)
-                break
-        if hit:
-            found.append(hit)
-            i += hit[1] * hit[2]
-        else:
-            i += 1
-    return found
-
-
-def _hallucination_flags(transcript: Transcript, options: Options, index: _Index) -> list[Flag]:
-    flags: list[Flag] = []
-    previous = ""
-    for seg in transcript.segments:
-        text = seg.text.strip()
-        why = []
-        if seg.no_speech_prob >= options.suspect_no_speech:
-            why.append(f"probably not speech (no_speech_prob {seg.no_speech_prob:.2f})")
-        if seg.avg_logprob <= options.suspect_logprob:
-            why.append(f"uncertain decoding (avg_logprob {seg.avg_logprob:.2f})")
-        lowered = " ".join(_norm(t) for t in text.split())
-        if any(phrase in lowered for phrase in KNOWN_HALLUCINATIONS):
-            why.append("a phrase Whisper often invents")
-        if lowered and lowered == previous and len(lowered.split()) >= 4:
-            why.append("the same text as the segment before")
-        previous = lowered
-        if why:
-            flags.append(Flag("hallucination", seg.start, f"{'; '.join(why)}: “{_short(text)}”",
-                              index.anchor_at(seg.start)))
-    tokens = [_norm(w.text) for w in index.words]
-    for i, n, times in _repeats(tokens, options):
-        phrase = " ".join(w.text.strip() for w in index.words[i:i + n])
-        flags.append(Flag("hallucination", index.words[i].start, f"“{_short(phrase)}” repeated {times}×",
-                          index.anchor_of(i)))
-    return flags
-
-
-def _gap_flags(index: _Index, duration: float, options: Options) -> list[Flag]:
-    words = index.words
-    flags = []
-    for i in range(1, len(words)):
-        gap = words[i].start - words[i - 1].end
-        if gap > options.long_gap:
-            flags.append(Flag(
-                "gap", words[i - 1].end,
-                f"{_secs(gap)} without words ({clock(words[i - 1].end)}–{clock(words[i].start)}): "
-                "music, an ad, or missed speech?",
-                index.anchor_of(i),
-            ))
-    # Whisper sometimes stops early or starts late: silence at either end is worth a listen.
-    if words and words[0].start > options.long_gap:
-        flags.append(Flag("gap", 0.0, f"no words in the first {_secs(words[0].start)}", index.anchor_of(0)))
-    if words and duration - words[-1].end > options.long_gap:
-        flags.append(Flag("gap", words[-1].end, f"no words in the last {_secs(duration - words[-1].end)} "
-                          f"({clock(words[-1].end)}–{clock(duration)})", index.anchor_of(len(words) - 1)))
-    return flags
-
-
-def _low_confidence_flags(index: _Index, threshold: float) -> list[Flag]:
-    flags = []
-    span: list[int] = []
-    for i, w in enumerate(index.words + [None]):  # type: ignore[operator]
-        low = w is not None and w.probability < threshold
-        if low and not (span and i in index.para_starts):
-            span.append(i)
-            continue
-        if span:
-            words = [index.words[j] for j in span]
-            text = "".join(x.text for x in words).strip()
-            lowest = min(x.probability for x in words)
-            flags.append(Flag("low", words[0].start, f"“{_short(text)}” (probability {lowest:.2f})",
-                              index.anchor_of(span[0])))
-            span = [i] if low else []
-    return flags
-
-
-def _secs(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
-
-
-def _short(text: str, limit: int = 90) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def clock(seconds: float) -> str:
-    """`HH:MM:SS`, the timecode style of the transcripts on podcast sites."""
-    s = max(0, int(seconds))
-    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
+from .flags import KINDS, Flag, WordIndex, clock, heading_id
+from .models import Alignment, Episode, Transcript, Word, transcript_from_dict
+from .workspace import Workspace
 
 # --- the page -----------------------------------------------------------------------------------
 
@@ -292,8 +53,8 @@ def _word_html(i: int, w: Word, threshold: float, ids: set[int]) -> str:
 
 def _transcript_html(episode: Episode, alignment: Alignment, threshold: float, ids: set[int]) -> str:
     out: list[str] = []
-    chapter_ids = {c: _heading_id(k) for k, c in enumerate(episode.chapters)}
-    i = 0  # global word index, as in _Index
+    chapter_ids = {c: heading_id(k) for k, c in enumerate(episode.chapters)}
+    i = 0  # global word index, as in flags.WordIndex
     p_no = 0
     for section in alignment.sections:
         c = section.chapter
@@ -357,10 +118,10 @@ def _safe_src(audio_src: str | None) -> str | None:
 
 def render_page(
     episode: Episode, transcript: Transcript, alignment: Alignment, audio_src: str | None,
-    options: Options = Options(), threshold: float = 0.5,
+    options: flags.Options = flags.Options(), threshold: float = 0.5,
 ) -> str:
-    index = _Index(alignment)
-    flags = find_flags(episode, transcript, alignment, options, threshold, index)
+    index = WordIndex(alignment)
+    found = flags.find_flags(episode, transcript, alignment, options, threshold, index)
     body = _transcript_html(episode, alignment, threshold, index.used)
     src = _safe_src(audio_src)
     player = (f'<audio id="player" controls preload="metadata" src="{_e(src)}"></audio>' if src else
@@ -375,8 +136,8 @@ def render_page(
         "meta": _e(meta),
         "state": _e(episode.state),
         "player": player,
-        "flag_count": str(len(flags)),
-        "flags": _flags_html(flags),
+        "flag_count": str(len(found)),
+        "flags": _flags_html(found),
         "transcript": body,
         "threshold": _e(f"{threshold:g}"),
         "source": _e(str(episode.path)),
@@ -387,7 +148,7 @@ def render_page(
 
 def write_page(
     episode: Episode, transcript: Transcript, alignment: Alignment, audio_src: str | None,
-    out_path: Path, options: Options = Options(), threshold: float = 0.5,
+    out_path: Path, options: flags.Options = flags.Options(), threshold: float = 0.5,
 ) -> Path:
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -399,29 +160,20 @@ def write_page(
 # --- from the transcripts folder ----------------------------------------------------------------
 
 
-def audio_source(episode: Episode, page: Path, transcripts_dir: Path) -> str | None:
+def audio_source(episode: Episode, page: Path, workspace: Workspace) -> str | None:
     """The local audio copy relative to the page, else the episode's URL."""
-    from .download import AUDIO_EXTS
-
-    for ext in AUDIO_EXTS:
-        local = transcripts_dir / "audio" / f"{episode.slug}{ext}"
-        if local.is_file():
-            rel = os.path.relpath(local.resolve(), page.parent.resolve())
-            return quote(Path(rel).as_posix())
-    return episode.audio_url
+    local = workspace.local_audio(episode.slug)
+    if local is None:
+        return episode.audio_url
+    rel = os.path.relpath(local.resolve(), page.parent.resolve())
+    return quote(Path(rel).as_posix())
 
 
-def transcribed_slugs(transcripts_dir: Path) -> list[str]:
-    return sorted(p.parent.name for p in transcripts_dir.glob("*/whisper.json"))
-
-
-def _episodes_by_slug(settings: Settings, wanted: set[str]) -> dict[str, Episode]:
-    from . import episodes
-
+def _episodes_by_slug(episodes_dir: Path, options: episodes.Options, wanted: set[str]) -> dict[str, Episode]:
     found: dict[str, Episode] = {}
-    for path in episodes.find_episodes([settings.episodes_dir]):
+    for path in episodes.find_episodes([episodes_dir]):
         if episodes.slug_of(path) in wanted:
-            episode = episodes.load(path, settings.episodes)
+            episode = episodes.load(path, options)
             found[episode.slug] = episode
     return found
 
@@ -433,28 +185,28 @@ def load_transcript(path: Path) -> Transcript:
         raise PipelineError(f"{path}: unreadable transcript ({exc})") from exc
 
 
-def write_pages(slugs: Sequence[str], settings: Settings) -> list[Path]:
+def write_pages(
+    slugs: Sequence[str], workspace: Workspace, episodes_dir: Path, *,
+    episode_options: episodes.Options = episodes.Options(), align_options: align.Options = align.Options(),
+    flag_options: flags.Options = flags.Options(), threshold: float = 0.5,
+) -> list[Path]:
     """A review page for each slug (every transcribed episode when none is given)."""
-    from . import align
-
-    root = settings.transcripts_dir
-    slugs = list(slugs) or transcribed_slugs(root)
+    slugs = list(slugs) or workspace.transcribed_slugs()
     if not slugs:
-        raise PipelineError(f"{root}: no transcribed episodes yet; run `python -m pipeline transcribe` first")
+        raise PipelineError(f"{workspace.root}: no transcribed episodes yet; run `python -m pipeline transcribe` first")
     for slug in slugs:
-        if not (root / slug / "whisper.json").is_file():
-            raise PipelineError(f"no transcript for {slug!r} in {root / slug}; run "
+        if not workspace.whisper_json(slug).is_file():
+            raise PipelineError(f"no transcript for {slug!r} in {workspace.drafts(slug)}; run "
                                 f"`python -m pipeline transcribe --only {slug}` first")
-    found = _episodes_by_slug(settings, set(slugs))
-    threshold = getattr(settings.align, "review_threshold", 0.5)
+    found = _episodes_by_slug(episodes_dir, episode_options, set(slugs))
     pages = []
     for slug in slugs:
         if slug not in found:
-            raise PipelineError(f"no episode file for {slug!r} under {settings.episodes_dir}")
+            raise PipelineError(f"no episode file for {slug!r} under {episodes_dir}")
         episode = found[slug]
-        transcript = load_transcript(root / slug / "whisper.json")
-        alignment = align.align(transcript, episode.chapters, settings.align)
-        page = root / slug / PAGE_NAME
-        pages.append(write_page(episode, transcript, alignment, audio_source(episode, page, root),
-                                page, settings.review, threshold))
+        transcript = load_transcript(workspace.whisper_json(slug))
+        alignment = align.align(transcript, episode.chapters, align_options)
+        page = workspace.review_page(slug)
+        pages.append(write_page(episode, transcript, alignment, audio_source(episode, page, workspace),
+                                page, flag_options, threshold))
     return pages

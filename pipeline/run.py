@@ -1,50 +1,38 @@
-"""Composing the stages: one episode (`process`), and a batch with a lock and a report."""
+"""Composing the stages: which episodes (`select`), one episode (`process`), a batch (`run_batch`).
+
+`process` calls one function per stage; `make bench` times those same functions."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import align, audio, download, episodes, executors, formats, render, speakers, transcribe, vocabulary, writeback
+from . import (
+    align,
+    audio,
+    download,
+    episodes,
+    executors,
+    formats,
+    render,
+    speakers,
+    transcribe,
+    vocabulary,
+    writeback,
+)
 from .config import Settings
-from .errors import EpisodeError, LockedError, PipelineError
+from .errors import EpisodeError, PipelineError
 from .files import write_atomic
 from .models import Alignment, Audio, Episode, Transcript, transcript_to_dict
+from .workspace import Outcome, Report, Workspace
 
 log = logging.getLogger("pipeline")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    slug: str
-    path: str
-    state: str  # written, unchanged, dry-run, skipped, downloaded, failed
-    audio_seconds: float = 0.0
-    seconds: float = 0.0
-    warnings: tuple[str, ...] = ()
-    error: str | None = None
-    diff: str = ""
-
-
-@dataclass(frozen=True)
-class Report:
-    command: str
-    started: str
-    finished: str
-    outcomes: tuple[Outcome, ...]
-
-    @property
-    def failed(self) -> list[Outcome]:
-        return [o for o in self.outcomes if o.state == "failed"]
 
 
 def needs_work(episode: Episode, settings: Settings) -> bool:
@@ -64,9 +52,62 @@ def fetch(episode: Episode, settings: Settings, downloader: download.Downloader)
     return downloader.fetch(episode.audio_url, episode.slug, label=str(episode.path))
 
 
+def prompt_for(episode: Episode, settings: Settings) -> tuple[str | None, vocabulary.Glossary | None]:
+    """The vocabulary prompt (None when it is off) and the glossary, if one is set."""
+    opts = settings.vocabulary
+    glossary = vocabulary.load_glossary(opts.glossary) if opts.glossary else None
+    prompt = vocabulary.build_prompt(episode, glossary) if opts.vocabulary else None
+    return prompt, glossary
+
+
+def transcribe_episode(episode: Episode, prepared: audio.Prepared, settings: Settings) -> Transcript:
+    """Whisper's transcript of the episode, prompted with its vocabulary, glossary applied."""
+    prompt, glossary = prompt_for(episode, settings)
+    transcript = transcribe.transcribe(prepared, settings.transcribe, settings.workspace.cache_dir,
+                                       prompt=prompt)
+    return vocabulary.apply_glossary(transcript, glossary)
+
+
+def label_speakers(episode: Episode, transcript: Transcript, prepared: audio.Prepared,
+                   settings: Settings) -> Transcript:
+    """Speaker names on every word, unless diarization is off for the run or the episode."""
+    if not speakers.enabled(episode, settings.speakers):
+        return transcript
+    return speakers.diarize(transcript, prepared.path, episode, settings.speakers,
+                            settings.workspace.cache_dir)
+
+
+def lay_out(episode: Episode, transcript: Transcript, settings: Settings) -> tuple[Alignment, str]:
+    """The alignment to the show notes' chapters, and the markdown body rendered from it."""
+    alignment = align.align(transcript, episode.chapters, settings.align)
+    for warning in alignment.warnings:
+        log.warning("%s: %s", episode.path, warning)
+    return alignment, render.render_markdown(alignment, settings.align)
+
+
+def save_drafts(episode: Episode, transcript: Transcript, alignment: Alignment, body: str,
+                ws: Workspace) -> None:
+    """The draft body, the final transcript and the sidecar files, in the episode's folder."""
+    write_atomic(ws.transcript_md(episode.slug), body)
+    write_atomic(ws.whisper_json(episode.slug), json.dumps(transcript_to_dict(transcript), indent=1))
+    formats.write_sidecars(alignment, episode.chapters, ws.drafts(episode.slug), title=episode.title)
+
+
+def write_back(episode: Episode, body: str, offset: float, audio_sha256: str,
+               settings: Settings) -> writeback.WriteResult:
+    """The body into the episode file, with where it came from in `[extra.transcript]`."""
+    provenance = {
+        "engine": settings.transcribe.engine,
+        "model": settings.transcribe.model,
+        "audio_sha256": audio_sha256,
+        "offset": round(offset, 2),
+    }
+    return writeback.write(episode, body, provenance, settings.writeback)
+
+
 @dataclass(frozen=True)
 class Computed:
-    """What the heavy stages make of one episode: all a driver needs to write it."""
+    """What the heavy stages make of one episode: all the driver needs to write it."""
 
     transcript: Transcript
     alignment: Alignment
@@ -74,57 +115,35 @@ class Computed:
 
 
 def compute(episode: Episode, audio_file: Audio, settings: Settings) -> Computed:
-    """Transcribe, diarize and align one downloaded episode; writes no episode file.
+    """Decode, transcribe, diarize and align one downloaded episode; writes no episode file.
 
-    This is the part that may run elsewhere (a thread, a Ray worker): it only fills caches.
+    The part that may run elsewhere (a thread, a Ray worker): it only fills the caches.
     """
-    cache = settings.transcripts_dir / "cache"
-    opts = settings.transcribe
-    glossary = vocabulary.load_glossary(opts.glossary) if opts.glossary else None
-    prompt = vocabulary.build_prompt(episode, glossary) if opts.vocabulary else None
-    transcript = transcribe.transcribe(
-        audio_file.path, opts, cache, prompt=prompt, audio_sha256=audio_file.sha256
-    )
-    transcript = vocabulary.apply_glossary(transcript, glossary)
-    if speakers.enabled(episode, settings.speakers):
-        wav = audio.prepare(audio_file.path, cache, sha256=audio_file.sha256).path
-        transcript = speakers.diarize(transcript, wav, episode, settings.speakers, cache)
-    alignment = align.align(transcript, episode.chapters, settings.align)
-    return Computed(transcript, alignment, audio_file.sha256)
+    # Decoded once: transcription and diarization read the same wav.
+    prepared = audio.prepare(audio_file.path, settings.workspace.cache_dir, sha256=audio_file.sha256)
+    transcript = transcribe_episode(episode, prepared, settings)
+    transcript = label_speakers(episode, transcript, prepared, settings)
+    return Computed(transcript, align.align(transcript, episode.chapters, settings.align), audio_file.sha256)
 
 
 def fetch_and_compute(episode: Episode, settings: Settings) -> Computed:
-    """Everything for one episode short of writing it, with its own downloader."""
-    with download.Downloader(settings.download, settings.transcripts_dir / "audio") as downloader:
+    """Everything for one episode short of writing it, with a downloader of its own."""
+    with download.Downloader(settings.download, settings.workspace.audio_dir) as downloader:
         audio_file = fetch(episode, settings, downloader)
     return compute(episode, audio_file, settings)
 
 
 def commit(episode: Episode, computed: Computed, settings: Settings) -> Outcome:
-    """Render, write the drafts and sidecars, and write back: the driver's part alone."""
+    """Render, save the drafts and sidecars, write back: the driver's part, whoever computed."""
     alignment, transcript = computed.alignment, computed.transcript
     for warning in alignment.warnings:
         log.warning("%s: %s", episode.path, warning)
     body = render.render_markdown(alignment, settings.align)
-
-    drafts = settings.transcripts_dir / episode.slug
-    drafts.mkdir(parents=True, exist_ok=True)
-    write_atomic(drafts / "transcript.md", body)
-    write_atomic(drafts / "whisper.json", json.dumps(transcript_to_dict(transcript), indent=1))
-    formats.write_sidecars(alignment, episode.chapters, drafts, title=episode.title)
-
-    provenance = {
-        "engine": settings.transcribe.engine,
-        "model": settings.transcribe.model,
-        "audio_sha256": computed.audio_sha256,
-        "offset": round(alignment.offset, 2),
-    }
-    result = writeback.write(episode, body, provenance, settings.writeback)
+    save_drafts(episode, transcript, alignment, body, settings.workspace)
+    result = write_back(episode, body, alignment.offset, computed.audio_sha256, settings)
     log.info("%s: %s", episode.path, result.message)
-    return Outcome(
-        episode.slug, str(episode.path), result.action, transcript.duration,
-        warnings=alignment.warnings, diff=result.diff,
-    )
+    return Outcome(episode.slug, str(episode.path), result.action, transcript.duration,
+                   warnings=alignment.warnings, diff=result.diff)
 
 
 def process(episode: Episode, audio_file: Audio, settings: Settings) -> Outcome:
@@ -134,40 +153,6 @@ def process(episode: Episode, audio_file: Audio, settings: Settings) -> Outcome:
     return replace(outcome, seconds=time.monotonic() - started)
 
 
-@contextmanager
-def lock(transcripts_dir: Path) -> Iterator[None]:
-    """One run at a time per transcripts folder; the OS drops the lock if we are killed."""
-    transcripts_dir.mkdir(parents=True, exist_ok=True)
-    path = transcripts_dir / ".lock"
-    with path.open("a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "unknown"
-            raise LockedError(f"{path} is held by process {holder}; try again when it finishes") from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
-        try:
-            yield
-        finally:
-            fh.seek(0)
-            fh.truncate()
-
-
-def sweep_leftovers(transcripts_dir: Path, episode_files: Sequence[Path]) -> None:
-    """Remove temp files a killed run left behind; we hold the lock, so none is in use."""
-    stale = [p for p in transcripts_dir.rglob("*")
-             if p.is_file() and p.name.endswith((".tmp", ".partial.wav"))]
-    for episode_file in episode_files:
-        stale += episode_file.parent.glob(f".{episode_file.name}.*.tmp")
-    for path in stale:
-        log.debug("removing %s, left by an interrupted run", path)
-        path.unlink(missing_ok=True)
-
-
 def select(
     paths: Sequence[Path], settings: Settings, only: Sequence[str] = (), limit: int | None = None,
     retry_failed: bool = False,
@@ -175,8 +160,7 @@ def select(
     """The episodes to work on, and outcomes for files that failed to load."""
     chosen: list[Episode] = []
     failures: list[Outcome] = []
-    previously_failed = {o["slug"] for o in last_report(settings).get("outcomes", [])
-                         if o["state"] == "failed"}
+    previously_failed = set(settings.workspace.last_failures())
     for path in episodes.find_episodes(list(paths)):
         try:
             episode = episodes.load(path, settings.episodes)
@@ -210,11 +194,12 @@ def run_batch(
         if on_outcome:
             on_outcome(outcome)
 
-    with lock(settings.transcripts_dir):
+    ws = settings.workspace
+    with ws.lock():
         chosen, failures = select(paths, settings, only, None, retry_failed)
         chosen = executors.shard(chosen, settings.executor.shard)
         chosen = chosen[:limit] if limit is not None else chosen
-        sweep_leftovers(settings.transcripts_dir, [e.path for e in chosen])
+        ws.sweep([e.path for e in chosen])
         for failure in failures:
             log.error("%s", failure.error)
             record(failure)
@@ -226,15 +211,13 @@ def run_batch(
         report = Report("download" if download_only else "transcribe", started, _now(),
                         tuple(outcomes))
         if not download_only:
-            write_atomic(settings.transcripts_dir / "report.json",
-                          json.dumps(asdict(report), indent=1))
+            ws.write_report(report)
     return report
 
 
 def _serial(chosen: Sequence[Episode], settings: Settings, download_only: bool,
             record: Callable[[Outcome], None]) -> None:
-    audio_dir = settings.transcripts_dir / "audio"
-    with download.Downloader(settings.download, audio_dir) as downloader, \
+    with download.Downloader(settings.download, settings.workspace.audio_dir) as downloader, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="download") as pool:
         pending: list[Future[Audio]] = []
         for i, episode in enumerate(chosen):
@@ -244,7 +227,7 @@ def _serial(chosen: Sequence[Episode], settings: Settings, download_only: bool,
 
 
 def _parallel(chosen: Sequence[Episode], settings: Settings, record: Callable[[Outcome], None]) -> None:
-    """Work elsewhere, writes here, in completion order; the report keeps the selection order."""
+    """Work elsewhere, writes here as results come in; the report keeps the selection order."""
     done: dict[int, Outcome] = {}
 
     def write(i: int, result: executors.Result) -> None:
@@ -288,14 +271,6 @@ def _one(episode: Episode, audio_future: Future[Audio], settings: Settings, down
         log.exception("%s: unexpected error", episode.path)
         return Outcome(episode.slug, str(episode.path), "failed", seconds=time.monotonic() - started,
                        error=f"{episode.path}: {type(exc).__name__}: {exc}")
-
-
-def last_report(settings: Settings) -> dict:
-    path = settings.transcripts_dir / "report.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def _now() -> str:

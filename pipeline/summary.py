@@ -7,9 +7,11 @@ from pathlib import Path
 
 import click
 
-from . import episodes, run
+from . import episodes
 from .config import Settings
 from .errors import PipelineError
+from .timecode import format_timestamp
+from .workspace import Report
 
 STATE_TEXT = {
     "pending": "pending",
@@ -33,11 +35,10 @@ def _short(text: str, width: int = 120) -> str:
 
 
 def _clock(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return format_timestamp(round(seconds), pad_hours=False)
 
 
-def print_report(report: run.Report, settings: Settings) -> None:
+def print_report(report: Report, settings: Settings) -> None:
     for outcome in report.outcomes:
         if outcome.state == "dry-run" and outcome.diff:
             click.echo(outcome.diff)
@@ -52,12 +53,11 @@ def print_report(report: run.Report, settings: Settings) -> None:
     click.echo(_table(rows, ["episode", "state", "audio", "took", "warnings / error"]))
     failed = len(report.failed)
     click.echo(f"{len(report.outcomes) - failed} ok, {failed} failed"
-               + (f"; report: {settings.transcripts_dir / 'report.json'}" if report.command == "transcribe" else ""))
+               + (f"; report: {settings.workspace.report_path}" if report.command == "transcribe" else ""))
 
 
 def print_status(paths: Sequence[Path], settings: Settings) -> int:
-    failures = {o["slug"]: o.get("error") or "" for o in run.last_report(settings).get("outcomes", [])
-                if o["state"] == "failed"}
+    failures = settings.workspace.last_failures()
     rows = []
     for path in episodes.find_episodes(list(paths)):
         try:

@@ -1,7 +1,7 @@
-"""Whisper engines behind one interface, and the transcript cache.
+"""The transcription stage: the engine chosen in `engines`, and the transcript cache.
 
 `transcribe()` decodes the audio once (audio.prepare), runs the chosen engine with the
-episode's vocabulary as prompt, and saves the Transcript as JSON keyed by everything that
+prompt it is given (the episode's vocabulary, see `vocabulary`), and saves the Transcript as JSON keyed by everything that
 changes the result, so a rerun costs nothing and a changed model or option transcribes again.
 """
 
@@ -12,81 +12,22 @@ import hashlib
 import json
 import logging
 import sys
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import audio
-from .engines.base import Engine, Progress
-from .engines.faster_whisper_engine import FasterWhisperEngine
-from .engines.openai_whisper_engine import OpenAIWhisperEngine
-from .errors import AudioError, ConfigError
+from .engines import Options, Progress, get_engine
+from .errors import AudioError
 from .files import write_atomic
 from .models import Transcript, transcript_from_dict, transcript_to_dict
 
 log = logging.getLogger(__name__)
 
-ENGINES: dict[str, type[Engine]] = {
-    FasterWhisperEngine.name: FasterWhisperEngine,
-    OpenAIWhisperEngine.name: OpenAIWhisperEngine,
-}
 CACHE_VERSION = 1  # bump when engine output changes for the same inputs
-# Options that change how a model is loaded, not only how one audio file is decoded.
-_LOAD_FIELDS = ("engine", "model", "device", "compute_type", "threads", "concurrency", "batch_size")
-# Options that do not change the transcript: the prompt itself is in the key instead, and the
-# glossary is applied after the cache (vocabulary.apply_glossary).
-_SPREAD = {"threads", "concurrency"}  # how the work is spread over cores and episodes
-_NOT_IN_KEY = _SPREAD | {"vocabulary", "glossary"}
-
-
-@dataclass(frozen=True)
-class Options:
-    engine: str = "faster-whisper"
-    model: str = "tiny.en"  # the bundled model; any faster-whisper name or a local path
-    device: str = "auto"
-    compute_type: str = "auto"
-    threads: int = 0  # 0: one per core
-    concurrency: int = 1  # episodes transcribed at once by one loaded model (--workers)
-    beam_size: int = 5
-    # faster-whisper's batched pipeline decodes VAD-cut chunks with the vocabulary prompt before
-    # every chunk; sequential decoding (0) loses it after the first 30 s. On a 10-minute
-    # episode: WER 6.1% batched against 11.7-14.5% sequential, and no slower on 2 cores.
-    batch_size: int = 4  # on 2 cores, 4 was a little faster than 8 or 16 (medians of 3)
-    vad: bool = True
-    language: str = "en"
-    vocabulary: bool = True
-    glossary: str | None = None
-    # Whisper's fallback and hallucination thresholds (its own defaults).
-    compression_ratio_threshold: float = 2.4
-    log_prob_threshold: float = -1.0
-    no_speech_threshold: float = 0.6
-    # Off: each window sees the vocabulary prompt instead of the previous text, which keeps the
-    # names in force for the whole episode and stops a hallucination from feeding the next one.
-    condition_on_previous_text: bool = False
-
-
-_LOADED: dict[tuple, Engine] = {}
-_LOADING = threading.Lock()
-
-
-def get_engine(options: Options) -> Engine:
-    """The engine for these options, loaded once per process (a batch loads the model once)."""
-    if options.engine not in ENGINES:
-        raise ConfigError(f"engine {options.engine!r} (known: {', '.join(ENGINES)})")
-    key = tuple(getattr(options, f) for f in _LOAD_FIELDS)
-    with _LOADING:  # --workers: the first episodes arrive together, the model loads once
-        return _LOADED.get(key) or _load(key, options)
-
-
-def _load(key: tuple, options: Options) -> Engine:
-    started = time.monotonic()
-    engine = ENGINES[options.engine](options)
-    log.info("loaded %s %s on %s/%s in %.1f s", options.engine, engine.model_label,
-             engine.device, engine.compute_type, time.monotonic() - started)
-    _LOADED[key] = engine
-    return engine
+# Options that do not change the transcript (the prompt itself is in the key instead): how the
+# work is spread over cores and over episodes transcribed at once.
+_NOT_IN_KEY = {"threads", "concurrency"}
 
 
 def cache_key(audio_sha256: str, options: Options, prompt: str | None) -> str:
@@ -101,38 +42,43 @@ def cache_path(cache_dir: Path, audio_sha256: str, options: Options, prompt: str
 
 
 def transcribe(
-    audio_path: Path | str,
+    source: Path | str | audio.Prepared,
     options: Options,
     cache_dir: Path | str,
     prompt: str | None = None,
     audio_sha256: str | None = None,
     progress: Progress | None = None,
 ) -> Transcript:
-    """The Transcript of `audio_path`, from the cache when these inputs were seen before.
+    """The Transcript of `source`, from the cache when these inputs were seen before.
 
-    Raises AudioError when the audio is unusable or holds no speech (never an empty success).
+    `source` is an audio file, or the wav `audio.prepare` already made of it (a run prepares it
+    once for every stage). Raises AudioError when the audio is unusable or holds no speech
+    (never an empty success).
     """
-    audio_path, cache_dir = Path(audio_path), Path(cache_dir)
-    prompt = (prompt or None) if options.vocabulary else None
-    if not audio_path.is_file():
+    cache_dir = Path(cache_dir)
+    prompt = prompt or None
+    prepared = source if isinstance(source, audio.Prepared) else None
+    audio_path = prepared.source if prepared else Path(source)  # type: ignore[arg-type]
+    if prepared is None and not audio_path.is_file():
         raise AudioError(f"{audio_path}: no such file")
-    sha = audio_sha256 or audio.sha256_of(audio_path)
+    sha = prepared.sha256 if prepared else (audio_sha256 or audio.sha256_of(audio_path))
     cached = cache_path(cache_dir, sha, options, prompt)
     if cached.exists():
         log.info("transcript of %s from cache %s", audio_path, cached)
         return transcript_from_dict(json.loads(cached.read_text(encoding="utf-8")))
 
-    prepared = audio.prepare(audio_path, cache_dir, sha256=sha)
+    prepared = prepared or audio.prepare(audio_path, cache_dir, sha256=sha)
     engine = get_engine(options)
     started = time.monotonic()
     with _Reporter(audio_path, prepared.duration, progress) as report:
         result = engine.transcribe(prepared.path, prepared.duration, prompt, report)
     if not result.words:
         raise AudioError(f"{audio_path}: no speech found in {prepared.duration:.1f} s of audio")
-    # How it was made, minus how the work was spread: the same inputs give the same record
-    # whether one episode or four ran at once.
-    used: dict[str, Any] = {**{k: v for k, v in dataclasses.asdict(options).items() if k not in _SPREAD},
-                            "device": engine.device, "compute_type": engine.compute_type, "prompt": prompt}
+    # How it was made, less how the work was spread: the same record whether one episode or four
+    # ran at once.
+    made = {k: v for k, v in dataclasses.asdict(options).items() if k not in _NOT_IN_KEY}
+    used: dict[str, Any] = {**made, "device": engine.device, "compute_type": engine.compute_type,
+                            "prompt": prompt}
     result = dataclasses.replace(result, options=used, audio_sha256=sha)
     elapsed = time.monotonic() - started
     log.info("transcribed %s (%.1f s) with %s in %.1f s (%.2fx real time)", audio_path,

@@ -41,6 +41,12 @@ _COMMON = {
 
 
 @dataclass(frozen=True)
+class Options:
+    vocabulary: bool = True  # prompt Whisper with the show notes' names and terms
+    glossary: str | None = None  # a TOML file: how words sound -> how they are written
+
+
+@dataclass(frozen=True)
 class Glossary:
     entries: tuple[tuple[str, str], ...]  # (how it sounds, how it is written)
     path: Path | None = None

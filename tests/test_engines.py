@@ -14,7 +14,7 @@ import pytest
 from pipeline import audio
 from pipeline.engines import base, ct2_to_whisper
 from pipeline.models import Segment, Word
-from pipeline.transcribe import Options, get_engine
+from pipeline.engines import Options, get_engine
 
 
 def norm_words(words) -> list[str]:
@@ -53,6 +53,7 @@ def ct2_tensors(bundled_model: Path):
     return ct2_to_whisper.read_ct2(bundled_model / "model.bin")
 
 
+@pytest.mark.model
 def test_reads_ct2_model_bin_as_named_float16_tensors(ct2_tensors):
     assert ct2_tensors["decoder/embeddings/weight"].shape == (51864, 384)
     assert ct2_tensors["decoder/embeddings/weight"].dtype.name == "float16"
@@ -63,6 +64,7 @@ def test_reads_ct2_model_bin_as_named_float16_tensors(ct2_tensors):
     assert int(ct2_tensors["decoder/num_heads"]) == 6
 
 
+@pytest.mark.model
 def test_conversion_fills_every_openai_whisper_parameter(ct2_tensors):
     import torch
     from whisper.model import ModelDimensions, Whisper
@@ -81,6 +83,7 @@ def test_conversion_fills_every_openai_whisper_parameter(ct2_tensors):
     assert torch.equal(model.decoder.blocks[0].attn.value.bias.detach(), fused[768:])
 
 
+@pytest.mark.model
 def test_converted_model_uses_openai_alignment_heads_for_tiny_en(reference, bundled_model):
     heads = reference.model.alignment_heads.to_dense().nonzero().tolist()
     config_heads = json.loads((bundled_model / "config.json").read_text())["alignment_heads"]
@@ -88,6 +91,7 @@ def test_converted_model_uses_openai_alignment_heads_for_tiny_en(reference, bund
     assert len(heads) == 8
 
 
+@pytest.mark.model
 def test_faster_whisper_hears_jfk(faster, prepared):
     p = prepared["jfk.flac"]
     t = faster.transcribe(p.path, p.duration, None)
@@ -99,6 +103,7 @@ def test_faster_whisper_hears_jfk(faster, prepared):
     assert americans.start <= 1.8 <= americans.end  # as openai-whisper's own test checks
 
 
+@pytest.mark.model
 @pytest.mark.parametrize("clip", ["jfk.flac", "lhotse_ami_ES2011a_headset0_40-46s.wav"])
 def test_both_engines_hear_the_same_words(faster, reference, prepared, clip):
     p = prepared[clip]
@@ -118,6 +123,7 @@ def test_both_engines_hear_the_same_words(faster, reference, prepared, clip):
     assert offsets[len(offsets) // 2] <= 0.06 and offsets[-1] < 0.3, offsets
 
 
+@pytest.mark.model
 def test_progress_follows_the_audio_position(faster, prepared):
     p = prepared["jfk.flac"]
     seen: list[float] = []

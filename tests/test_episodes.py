@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SHARED_EPISODES
 from pipeline import episodes
 from pipeline.errors import EpisodeError
 
 DATA = Path(__file__).parent / "data" / "episodes"
-SHARED_EPISODES = Path(__file__).resolve().parents[2] / "shared" / "episodes"  # as in conftest.py
 ZOLA = SHARED_EPISODES / "zola"
 
 # the table in ../shared/episodes/README.md
@@ -61,6 +61,7 @@ def test_every_zola_episode_parses_with_the_readme_chapter_counts(zola_episodes:
         assert ep.text.encode("utf-8") == path.read_bytes()
 
 
+@pytest.mark.shared
 def test_chapters_of_the_design_episode() -> None:
     ep = episodes.load(ZOLA / "2019-09-13-rust-in-production-with-armin-ronacher" / "index.md")
     first, last = ep.chapters[0], ep.chapters[-1]
@@ -70,6 +71,7 @@ def test_chapters_of_the_design_episode() -> None:
     assert ep.front_matter["extra"]["episode_url"] == ep.audio_url
 
 
+@pytest.mark.shared
 def test_minutes_above_59_and_double_space_after_the_dash() -> None:
     ep = episodes.load(
         ZOLA / "2019-11-06-building-scalable-systems-safely-in-ruby-with-samuel-williams" / "index.md"
@@ -80,6 +82,7 @@ def test_minutes_above_59_and_double_space_after_the_dash() -> None:
     assert by_title["Lightweight process model used by Go and Erlang vs threads in Ruby"] == 21 * 60 + 1
 
 
+@pytest.mark.shared
 def test_timestamps_coming_soon_means_no_chapters_and_h3_transcript_heading_is_pending() -> None:
     ep = episodes.load(ZOLA / "2019-12-06-load-balancing-and-haproxy-with-daniel-corbett" / "index.md")
     assert ep.chapters == ()
@@ -123,6 +126,7 @@ def test_bad_timestamp_in_the_list_names_file_and_line(tmp_path: Path) -> None:
         episodes.load(path)
 
 
+@pytest.mark.shared
 def test_jekyll_files_are_refused_with_one_clear_line() -> None:
     files = sorted((SHARED_EPISODES / "jekyll").glob("*.md"))
     assert len(files) == 3
@@ -174,6 +178,7 @@ def test_missing_episode_url_is_none_and_speakers_are_read(tmp_path: Path) -> No
     assert ep.speakers == ("Jeremy", "Xe")
 
 
+@pytest.mark.shared
 def test_crlf_and_bom_parse_like_lf_and_text_keeps_the_bytes(tmp_path: Path) -> None:
     source = ZOLA / "2019-09-13-rust-in-production-with-armin-ronacher" / "index.md"
     plain = episodes.load(source)
@@ -220,6 +225,7 @@ def test_find_episodes_flat_files_bundles_and_folders(tmp_path: Path) -> None:
         episodes.find_episodes([tmp_path / "missing.md"])
 
 
+@pytest.mark.shared
 def test_find_episodes_on_the_shared_zola_folder_without_duplicates() -> None:
     one = ZOLA / "2022-09-30-tailscale" / "index.md"
     found = episodes.find_episodes([ZOLA, one, ZOLA / "." / "2022-09-30-tailscale" / "index.md", ZOLA])

@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import bench, evaluate, synth
+from click.testing import CliRunner
+
+from conftest import SHARED_AUDIO
+from pipeline.lab import bench, evaluate, synth
+from pipeline.lab.cli import bench_command, eval_command
 
 
 # ---- the metrics ---------------------------------------------------------------------------
@@ -116,12 +120,16 @@ def test_mistakes_lower_each_score(quick_episode: evaluate.EvalEpisode) -> None:
 
 # ---- quick real runs -----------------------------------------------------------------------
 
+@pytest.mark.shared
+@pytest.mark.model
+@pytest.mark.lab
 @pytest.mark.timeout(180)
-def test_quick_eval_runs_the_pipeline_and_reports_sane_figures(tmp_path: Path, capsys) -> None:
+def test_quick_eval_runs_the_pipeline_and_reports_sane_figures(tmp_path: Path) -> None:
     out = tmp_path / "eval.json"
-    code = evaluate.main(["--quick", "--json", str(out), "--cache-dir", str(tmp_path / "cache")])
-    printed = capsys.readouterr().out
-    assert code == 0, printed
+    run = CliRunner().invoke(eval_command, ["--quick", "--json", str(out), "--cache-dir", str(tmp_path / "cache"),
+                                            "--shared-audio", str(SHARED_AUDIO)])
+    printed = run.output
+    assert run.exit_code == 0, printed
     for column in evaluate.EPISODE_COLUMNS:
         assert column in printed
     result = json.loads(out.read_text())
@@ -138,12 +146,14 @@ def test_quick_eval_runs_the_pipeline_and_reports_sane_figures(tmp_path: Path, c
     assert result["machine"]["nproc"] >= 1
 
 
+@pytest.mark.model
+@pytest.mark.lab
 @pytest.mark.timeout(180)
-def test_quick_bench_measures_every_stage_in_its_own_process(tmp_path: Path, capsys) -> None:
+def test_quick_bench_measures_every_stage_in_its_own_process(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    code = bench.main(["--quick", "--json", str(out), "--cache-dir", str(tmp_path / "cache")])
-    printed = capsys.readouterr().out
-    assert code == 0, printed
+    run = CliRunner().invoke(bench_command, ["--quick", "--json", str(out), "--cache-dir", str(tmp_path / "cache")])
+    printed = run.output
+    assert run.exit_code == 0, printed
     for column in bench.BENCH_COLUMNS:
         assert column in printed
     result = json.loads(out.read_text())
@@ -162,6 +172,7 @@ def test_quick_bench_measures_every_stage_in_its_own_process(tmp_path: Path, cap
     assert rows[("align", "")]["peak_rss_mb"] < tr["peak_rss_mb"]
 
 
+@pytest.mark.lab
 def test_long_episodes_loop_the_scripts_to_the_asked_length(tmp_path: Path) -> None:
     ep = bench.build_episode(5, tmp_path)  # the two source scripts are four minutes together
     assert 300 <= ep.truth.duration < 300 + 15

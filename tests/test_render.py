@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 
 from align_fakes import build, check_golden, golden_episode
 from conftest import SHARED_EPISODES
@@ -93,6 +94,7 @@ def test_whole_transcript_renders_as_paragraphs_and_headings_only():
     assert "{{" not in source and "}}" not in source and "{%" not in source
 
 
+@pytest.mark.shared
 def test_paragraphs_follow_the_published_sites_style():
     real = (SHARED_EPISODES / "zola/2025-09-24-wine/index.md").read_text(encoding="utf-8")
     real_paragraphs = [line for line in real.splitlines() if re.match(r"^\[\d\d:", line)]

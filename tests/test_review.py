@@ -22,7 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import config, review, synth
+from pipeline import config, flags as review_flags, review
+from pipeline.lab import synth
+from pipeline.workspace import Workspace
 from pipeline.errors import PipelineError
 from pipeline.models import (
     Alignment, Chapter, Episode, Paragraph, Section, Segment, Transcript, Word, transcript_to_dict,
@@ -66,7 +68,7 @@ def episode_of(chapters: tuple[Chapter, ...] = (), title: str = "Rust at Sentry"
     return Episode(Path(f"episodes/{slug}/index.md"), slug, title, "", url, {}, "", chapters, (), "generated", "")
 
 
-def of_kind(flags: list[review.Flag], kind: str) -> list[review.Flag]:
+def of_kind(flags: list[review_flags.Flag], kind: str) -> list[review_flags.Flag]:
     return [f for f in flags if f.kind == kind]
 
 
@@ -78,7 +80,7 @@ def test_long_gaps_between_words_are_flagged_at_the_word_after_them() -> None:
     after_gap = words_at("and then about python", 15.0)  # 12.1 s later
     short_pause = words_at("all good", 22.0)  # 5 s after the previous word
     t = transcript_of(segment(first), segment(after_gap), segment(short_pause), duration=60.0)
-    flags = of_kind(review.find_flags(episode_of(), t, one_section(t), review.Options(long_gap=8.0)), "gap")
+    flags = of_kind(review_flags.find_flags(episode_of(), t, one_section(t), review_flags.Options(long_gap=8.0)), "gap")
 
     inner = [f for f in flags if "without words" in f.message]
     assert [(f.start, f.anchor) for f in inner] == [(2.9, "w4")]  # w4: the first word after the gap
@@ -98,7 +100,7 @@ def test_suspected_hallucinations_from_scores_repeats_and_known_phrases() -> Non
     repeat_a = segment(words_at("we should ship it now", 21.0))
     repeat_b = segment(words_at("we should ship it now", 24.0))
     t = transcript_of(normal, unsure, garbled, looping, no_no_no, outro, repeat_a, repeat_b)
-    flags = of_kind(review.find_flags(episode_of(), t, one_section(t)), "hallucination")
+    flags = of_kind(review_flags.find_flags(episode_of(), t, one_section(t)), "hallucination")
     by_time = {f.start: f.message for f in flags}
 
     assert "probably not speech (no_speech_prob 0.85)" in by_time[3.0]
@@ -112,17 +114,17 @@ def test_suspected_hallucinations_from_scores_repeats_and_known_phrases() -> Non
 
 def test_low_confidence_words_are_grouped_into_spans() -> None:
     t = transcript_of(segment(words_at("we use rust@0.3 and@0.2 python for@0.45 speed", 0.0)))
-    flags = of_kind(review.find_flags(episode_of(), t, one_section(t), threshold=0.5), "low")
+    flags = of_kind(review_flags.find_flags(episode_of(), t, one_section(t), threshold=0.5), "low")
     assert [(f.message, f.anchor) for f in flags] == [
         ("“rust and” (probability 0.20)", "w2"),
         ("“for” (probability 0.45)", "w5"),
     ]
-    stricter = of_kind(review.find_flags(episode_of(), t, one_section(t), threshold=0.25), "low")
+    stricter = of_kind(review_flags.find_flags(episode_of(), t, one_section(t), threshold=0.25), "low")
     assert [f.message for f in stricter] == ["“and” (probability 0.20)"]
 
     # A span of doubtful words stops at a paragraph break (here also a change of speaker).
     t = transcript_of(segment(words_at("i like rust@0.3", 0.0, "Ann")), segment(words_at("thanks@0.2 ann", 2.0, "Bob")))
-    flags = of_kind(review.find_flags(episode_of(), t, one_section(t)), "low")
+    flags = of_kind(review_flags.find_flags(episode_of(), t, one_section(t)), "low")
     assert [(f.message, f.anchor) for f in flags] == [
         ("“rust” (probability 0.30)", "w2"), ("“thanks” (probability 0.20)", "w3")]
 
@@ -142,7 +144,7 @@ def test_chapter_flags_for_drift_offsets_warnings_and_unplaced_chapters() -> Non
         ("chapter 'Debugging' (line 12) at 00:06:45 is after the end of the audio (00:02:00); dropped",),
         120.0,
     )
-    flags = of_kind(review.find_flags(episode_of(chapters), t, alignment, review.Options(chapter_drift=10.0)), "chapter")
+    flags = of_kind(review_flags.find_flags(episode_of(chapters), t, alignment, review_flags.Options(chapter_drift=10.0)), "chapter")
     messages = {f.message: f.anchor for f in flags}
 
     assert messages["chapter 'Debugging' (line 12) at 00:06:45 is after the end of the audio (00:02:00); dropped"] \
@@ -216,12 +218,12 @@ def test_audio_source_prefers_the_local_copy_relative_to_the_page(tmp_path: Path
     root = tmp_path / "transcripts"
     episode = episode_of(slug="ep 1")
     page = root / "ep 1" / "review.html"
-    assert review.audio_source(episode, page, root) == "https://example.com/ep.mp3"
+    assert review.audio_source(episode, page, Workspace(root)) == "https://example.com/ep.mp3"
     (root / "audio").mkdir(parents=True)
     (root / "audio" / "ep 1.m4a").write_bytes(b"\0")
     (root / "audio" / "ep 1.m4a.json").write_text("{}")
-    assert review.audio_source(episode, page, root) == "../audio/ep%201.m4a"
-    assert review.audio_source(episode_of(slug="other", url=None), page, root) is None
+    assert review.audio_source(episode, page, Workspace(root)) == "../audio/ep%201.m4a"
+    assert review.audio_source(episode_of(slug="other", url=None), page, Workspace(root)) is None
 
     t = transcript_of(segment(words_at("hi there", 0.0)))
     hostile = review.render_page(episode, t, one_section(t), "javascript:alert(1)")
@@ -231,6 +233,12 @@ def test_audio_source_prefers_the_local_copy_relative_to_the_page(tmp_path: Path
 def _settings(root: Path, **values: object) -> config.Settings:
     return config.build({"episodes_dir": str(root / "episodes"), "transcripts_dir": str(root / "transcripts"),
                          **values})
+
+
+def _write_pages(slugs: list[str], settings: config.Settings) -> list[Path]:
+    return review.write_pages(slugs, settings.workspace, settings.episodes_dir, episode_options=settings.episodes,
+                              align_options=settings.align, flag_options=settings.flags,
+                              threshold=settings.align.review_threshold)
 
 
 def test_write_pages_for_every_transcribed_episode_and_names_missing_ones(tmp_path: Path) -> None:
@@ -247,18 +255,18 @@ def test_write_pages_for_every_transcribed_episode_and_names_missing_ones(tmp_pa
     (tmp_path / "transcripts" / "ep-a" / "whisper.json").write_text(json.dumps(transcript_to_dict(t)))
     settings = _settings(tmp_path)
 
-    pages = review.write_pages([], settings)
+    pages = _write_pages([], settings)
     assert pages == [tmp_path / "transcripts" / "ep-a" / "review.html"]
     assert "https://example.com/ep-a.mp3" in pages[0].read_text()
     with pytest.raises(PipelineError, match="no transcript for 'ep-b'"):
-        review.write_pages(["ep-b"], settings)
+        _write_pages(["ep-b"], settings)
     (tmp_path / "transcripts" / "ep-c").mkdir()
     (tmp_path / "transcripts" / "ep-c" / "whisper.json").write_text(json.dumps(transcript_to_dict(t)))
     with pytest.raises(PipelineError, match="no episode file for 'ep-c'"):
-        review.write_pages(["ep-c"], settings)
+        _write_pages(["ep-c"], settings)
     (tmp_path / "transcripts" / "ep-a" / "whisper.json").write_text("{not json")
     with pytest.raises(PipelineError, match="whisper.json: unreadable transcript"):
-        review.write_pages(["ep-a"], settings)
+        _write_pages(["ep-a"], settings)
 
 
 # --- in a real browser ----------------------------------------------------------------------------
@@ -332,7 +340,7 @@ def review_site(bundled_model: Path, tmp_path_factory: pytest.TempPathFactory) -
     (root / "transcripts" / script.slug / "whisper.json").write_text(json.dumps(transcript_to_dict(transcript)))
     # Short gaps and a high threshold, so that the short demo has flags of both kinds to follow.
     settings = _settings(root, long_gap=0.6, review_threshold=0.9)
-    [page] = review.write_pages([script.slug], settings)
+    [page] = _write_pages([script.slug], settings)
     return page, script.slug
 
 
@@ -402,6 +410,8 @@ def _current_time(driver) -> float:  # type: ignore[no-untyped-def]
     return float(driver.execute_script("return document.getElementById('player').currentTime"))
 
 
+@pytest.mark.model
+@pytest.mark.chromium
 def test_review_page_loads_in_chromium_with_audio_and_without_console_errors(browser, review_site) -> None:
     state = browser.execute_script(
         "var a = document.getElementById('player');"
@@ -418,6 +428,8 @@ def test_review_page_loads_in_chromium_with_audio_and_without_console_errors(bro
     _no_console_errors(browser)
 
 
+@pytest.mark.model
+@pytest.mark.chromium
 def test_clicking_a_timecode_seeks_the_audio_to_its_paragraph(browser) -> None:
     paragraphs = browser.find_elements("css selector", "p.para")
     target = next(p for p in paragraphs if float(p.get_attribute("data-start")) > 5.0)
@@ -430,6 +442,8 @@ def test_clicking_a_timecode_seeks_the_audio_to_its_paragraph(browser) -> None:
     _no_console_errors(browser)
 
 
+@pytest.mark.model
+@pytest.mark.chromium
 def test_clicking_a_word_seeks_the_audio_to_that_word(browser) -> None:
     words = browser.find_elements("css selector", "#transcript .w")
     word = words[len(words) * 3 // 4]
@@ -439,6 +453,8 @@ def test_clicking_a_word_seeks_the_audio_to_that_word(browser) -> None:
     _no_console_errors(browser)
 
 
+@pytest.mark.model
+@pytest.mark.chromium
 def test_playback_highlights_the_current_paragraph(browser) -> None:
     paragraphs = browser.find_elements("css selector", "p.para")
     second = paragraphs[1]
@@ -453,6 +469,8 @@ def test_playback_highlights_the_current_paragraph(browser) -> None:
     _no_console_errors(browser)
 
 
+@pytest.mark.model
+@pytest.mark.chromium
 def test_flags_list_links_to_anchors_in_the_text(browser) -> None:
     links = browser.find_elements("css selector", "#flags li a")
     kinds = {d.get_attribute("class") for d in browser.find_elements("css selector", "#flags details")}

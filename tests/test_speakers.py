@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from pipeline import speakers, synth
+from pipeline import speakers
+from pipeline.lab import synth
 from pipeline.models import Episode, Segment, Transcript, Word
 
 HOST = {"voice": "en-us+m3", "speed": 165, "pitch": 40}
@@ -111,6 +112,7 @@ def three_voices(tmp_path_factory, whisper):
     return _synthesized(tmp_path_factory, whisper, THREE_VOICES, "three")
 
 
+@pytest.mark.model
 def test_two_voices_attributed_with_names_from_front_matter(two_voices, tmp_path):
     wav, transcript, truth, script = two_voices
     episode = _episode(tmp_path, tuple(script.speakers))
@@ -123,6 +125,7 @@ def test_two_voices_attributed_with_names_from_front_matter(two_voices, tmp_path
     assert out.options["diarization"]["names"] == "episode"
 
 
+@pytest.mark.model
 def test_front_matter_names_follow_order_of_first_appearance(two_voices, tmp_path):
     """The list names the guest first, but the host speaks first, and a text cue says so."""
     wav, transcript, truth, _ = two_voices
@@ -133,6 +136,7 @@ def test_front_matter_names_follow_order_of_first_appearance(two_voices, tmp_pat
     assert right / len(out.words) >= 0.95
 
 
+@pytest.mark.model
 def test_names_from_text_cues(two_voices, tmp_path):
     wav, transcript, truth, _ = two_voices
     out = speakers.diarize(transcript, wav, None, speakers.Options(), tmp_path / "cache")
@@ -141,6 +145,7 @@ def test_names_from_text_cues(two_voices, tmp_path):
     assert right / len(out.words) >= 0.95, {w.speaker for w in out.words}
 
 
+@pytest.mark.model
 def test_three_voices_counted_and_numbered_by_first_appearance(three_voices, tmp_path):
     wav, transcript, truth, _ = three_voices
     out = speakers.diarize(transcript, wav, None, speakers.Options(), tmp_path / "cache")
@@ -153,6 +158,7 @@ def test_three_voices_counted_and_numbered_by_first_appearance(three_voices, tmp
     assert accuracy >= 0.95, accuracy
 
 
+@pytest.mark.model
 def test_setting_names_and_count_are_used(three_voices, tmp_path):
     wav, transcript, truth, _ = three_voices
     options = speakers.Options(num_speakers=3, speaker_names=("Ana Host", "Bo Storage", "Cy Planner"))
@@ -163,6 +169,7 @@ def test_setting_names_and_count_are_used(three_voices, tmp_path):
     assert out.options["diarization"]["names"] == "setting"
 
 
+@pytest.mark.model
 def test_single_real_speaker_gets_one_label_and_her_own_name(whisper, shared_audio, tmp_path):
     """AMI meeting clip: one woman saying "I'm Abigail Claflin. You can call me Abbie." """
     wav = _wav16k(shared_audio / "lhotse_ami_ES2011a_headset0_40-46s.wav", tmp_path / "ami.wav")
@@ -173,12 +180,14 @@ def test_single_real_speaker_gets_one_label_and_her_own_name(whisper, shared_aud
     assert names == {"Abigail Claflin"} or "Claflin" not in "".join(w.text for w in out.words)
 
 
+@pytest.mark.model
 def test_single_real_reader_gets_one_label(whisper, shared_audio, tmp_path):
     wav = _wav16k(shared_audio / "librispeech_dev-clean_2412-153948-0000.flac", tmp_path / "ls.wav")
     out = speakers.diarize(_transcribe(whisper, wav), wav, None, speakers.Options(), tmp_path / "cache")
     assert {w.speaker for w in out.words} == {"Speaker 1"}
 
 
+@pytest.mark.model
 def test_diarize_off_for_the_run_or_the_episode(two_voices, tmp_path):
     wav, transcript, _, script = two_voices
     cache = tmp_path / "cache"
@@ -190,6 +199,7 @@ def test_diarize_off_for_the_run_or_the_episode(two_voices, tmp_path):
     assert not cache.exists()
 
 
+@pytest.mark.model
 def test_cache_hit_skips_the_audio(two_voices, tmp_path, monkeypatch):
     wav, transcript, _, script = two_voices
     cache = tmp_path / "cache"

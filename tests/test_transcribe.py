@@ -13,7 +13,7 @@ import pytest
 
 from pipeline import transcribe as tr
 from pipeline.errors import AudioError, ConfigError
-from pipeline.synth import parse_script, synthesize
+from pipeline.lab.synth import parse_script, synthesize
 
 HOSTS = {"Ann": {"voice": "en-us+m3", "speed": 160}, "Bob": {"voice": "en-gb+f2", "speed": 170, "pitch": 60}}
 WELCOME = {"speaker": "Ann", "text": "Welcome back to the show. Today we talk about databases."}
@@ -51,6 +51,7 @@ def jfk(shared_audio, cache):
     return tr.transcribe(shared_audio / "jfk.flac", tr.Options(), cache)
 
 
+@pytest.mark.model
 def test_transcript_records_engine_model_and_options(jfk):
     assert (jfk.engine, jfk.model, jfk.language) == ("faster-whisper", "tiny.en (bundled)", "en")
     assert jfk.options["beam_size"] == 5 and jfk.options["vad"] is True
@@ -60,6 +61,7 @@ def test_transcript_records_engine_model_and_options(jfk):
     assert "ask not what your country can do for you" in "".join(w.text for w in jfk.words).lower()
 
 
+@pytest.mark.model
 def test_rerun_with_same_inputs_comes_from_the_cache(jfk, shared_audio, cache, monkeypatch):
     counter = Counting(monkeypatch, tr.Options())
     again = tr.transcribe(shared_audio / "jfk.flac", tr.Options(), cache)
@@ -70,6 +72,7 @@ def test_rerun_with_same_inputs_comes_from_the_cache(jfk, shared_audio, cache, m
     assert counter.calls == 0
 
 
+@pytest.mark.model
 def test_changed_model_transcribes_again(jfk, shared_audio, cache, bundled_model, monkeypatch):
     options = tr.Options(model=str(bundled_model))  # the same weights, named by path
     counter = Counting(monkeypatch, options)
@@ -89,13 +92,26 @@ def test_cache_key_follows_what_changes_the_result():
     assert tr.cache_key("abc", dataclasses.replace(base, threads=7), None) == key
 
 
-def test_prompt_is_ignored_when_vocabulary_is_off(jfk, shared_audio, cache, monkeypatch):
-    options = tr.Options(vocabulary=False)
-    counter = Counting(monkeypatch, options)
-    t = tr.transcribe(shared_audio / "jfk.flac", options, cache, prompt="Kennedy inaugural address.")
-    assert t.options["prompt"] is None and counter.calls == 0  # same key as no prompt: cached
+@pytest.mark.model
+def test_no_prompt_is_built_when_vocabulary_is_off(jfk, shared_audio, cache, monkeypatch, tmp_path):
+    from pipeline import audio, config, episodes, run
+
+    page = tmp_path / "ep.md"
+    page.write_text('+++\ntitle = "Kennedy"\n[extra]\nspeakers = ["John Kennedy"]\n+++\n'
+                    "## Transcript\n\nTranscript for this episode is coming soon.\n")
+    episode = episodes.load(page)
+    on = config.build({"transcripts_dir": str(tmp_path / "out")})
+    assert run.prompt_for(episode, on)[0] and "Kennedy" in run.prompt_for(episode, on)[0]
+    off = config.build({"transcripts_dir": str(tmp_path / "out"), "vocabulary": False})
+    assert run.prompt_for(episode, off) == (None, None)
+    # No prompt means the same cache key as the plain transcription: no engine call.
+    counter = Counting(monkeypatch, tr.Options())
+    prepared = audio.prepare(shared_audio / "jfk.flac", cache)
+    t = tr.transcribe(prepared, off.transcribe, cache, prompt=run.prompt_for(episode, off)[0])
+    assert t.options["prompt"] is None and t == jfk and counter.calls == 0
 
 
+@pytest.mark.model
 def test_progress_is_logged_by_audio_position_without_a_terminal(shared_audio, tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="pipeline.transcribe"):
         tr.transcribe(shared_audio / "ljspeech_LJ050-0131.wav", tr.Options(), tmp_path)
@@ -103,6 +119,7 @@ def test_progress_is_logged_by_audio_position_without_a_terminal(shared_audio, t
     assert lines and lines[-1].startswith("ljspeech_LJ050-0131.wav: 100%")
 
 
+@pytest.mark.model
 def test_no_words_during_music_before_speech(tmp_path_factory):
     path, truth = synth(tmp_path_factory, "music", [{"tones": 10.0}, WELCOME, THANKS])
     t = tr.transcribe(path, tr.Options(), tmp_path_factory.mktemp("c"))
@@ -111,6 +128,7 @@ def test_no_words_during_music_before_speech(tmp_path_factory):
     assert "databases" in "".join(w.text for w in t.words).lower()
 
 
+@pytest.mark.model
 def test_no_words_in_30_seconds_of_near_silence(tmp_path_factory):
     path, truth = synth(tmp_path_factory, "quiet", [WELCOME, {"silence": 30.0}, THANKS, BASICS])
     t = tr.transcribe(path, tr.Options(), tmp_path_factory.mktemp("c"),
@@ -121,6 +139,7 @@ def test_no_words_in_30_seconds_of_near_silence(tmp_path_factory):
     assert "databases" in text and "indexing" in text
 
 
+@pytest.mark.model
 def test_music_only_is_an_audio_error_not_an_empty_transcript(tmp_path_factory):
     path, _ = synth(tmp_path_factory, "tones", [{"tones": 8.0}])
     with pytest.raises(AudioError, match=r"tones\.mp3: no speech found"):

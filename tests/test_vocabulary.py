@@ -11,7 +11,7 @@ import pytest
 from pipeline import episodes, vocabulary
 from pipeline.errors import ConfigError
 from pipeline.models import Segment, Transcript, Word
-from pipeline.synth import parse_script, synthesize
+from pipeline.lab.synth import parse_script, synthesize
 from pipeline.transcribe import Options, transcribe
 
 DATA = Path(__file__).parent / "data"
@@ -110,6 +110,7 @@ def names_clip(tmp_path_factory):
     return out, truth
 
 
+@pytest.mark.model
 def test_vocabulary_gets_names_right_for_the_whole_episode(names_clip, armin, tmp_path):
     """Measured: tiny.en writes "Armin Rana Shuramat" and "tactics" without the show notes, and
     the right names with them, in the second 30 s window too (the prompt is not only for the first)."""

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SHARED_EPISODES
 from pipeline import episodes, writeback
 from pipeline.errors import ConcurrentEditError, EpisodeError, HumanTranscriptError, WritebackError
 
 DATA = Path(__file__).parent / "data" / "episodes"
-ZOLA = Path(__file__).resolve().parents[2] / "shared" / "episodes" / "zola"  # as in conftest.py
+ZOLA = SHARED_EPISODES / "zola"
 ARMIN = ZOLA / "2019-09-13-rust-in-production-with-armin-ronacher" / "index.md"
 PLACEHOLDER = "Transcript for this episode is coming soon."
 PROV = {"engine": "faster-whisper", "model": "tiny.en", "audio_sha256": "ab" * 32, "offset": 1.5}
@@ -75,6 +76,7 @@ def heading_of(text: str) -> str:
 PENDING = sorted(p for p in ZOLA.glob("*/index.md") if PLACEHOLDER in p.read_text())
 
 
+@pytest.mark.shared
 @pytest.mark.parametrize("source", PENDING, ids=[p.parent.name for p in PENDING])
 def test_writes_every_pending_zola_episode_and_a_rerun_changes_nothing(source: Path, tmp_path: Path) -> None:
     path = copy(source, tmp_path)
@@ -110,6 +112,7 @@ def test_writes_every_pending_zola_episode_and_a_rerun_changes_nothing(source: P
         "2025-09-24-wine",
     ],
 )
+@pytest.mark.shared
 @pytest.mark.parametrize("force", [False, True])
 def test_human_transcripts_are_never_overwritten(slug: str, force: bool, tmp_path: Path) -> None:
     path = copy(ZOLA / slug / "index.md", tmp_path)
@@ -121,6 +124,7 @@ def test_human_transcripts_are_never_overwritten(slug: str, force: bool, tmp_pat
     assert writeback.transcript_body(ep)  # the person's text is there to show
 
 
+@pytest.mark.shared
 def test_crlf_file_stays_crlf(tmp_path: Path) -> None:
     path = tmp_path / "crlf.md"
     path.write_bytes(ARMIN.read_bytes().replace(b"\n", b"\r\n") + b"\r\n")
@@ -135,6 +139,7 @@ def test_crlf_file_stays_crlf(tmp_path: Path) -> None:
     assert episodes.load(path).state == "generated"
 
 
+@pytest.mark.shared
 def test_byte_order_mark_is_kept(tmp_path: Path) -> None:
     path = tmp_path / "bom.md"
     path.write_bytes(b"\xef\xbb\xbf" + ARMIN.read_bytes())
@@ -167,6 +172,7 @@ def test_two_placeholders_only_the_first_is_replaced_and_a_rerun_is_a_no_op(tmp_
     assert writeback.write(ep, BODY, PROV, writeback.Options()).action == "unchanged"
 
 
+@pytest.mark.shared
 def test_h3_transcript_heading(tmp_path: Path) -> None:
     path = copy(ZOLA / "2019-12-06-load-balancing-and-haproxy-with-daniel-corbett" / "index.md", tmp_path)
     before = path.read_bytes()
@@ -196,6 +202,7 @@ def test_empty_transcript_section_gets_the_transcript_under_its_heading(tmp_path
     assert episodes.load(path).state == "generated"
 
 
+@pytest.mark.shared
 def test_non_utf8_file_is_refused_and_untouched(tmp_path: Path) -> None:
     path = tmp_path / "latin1.md"
     path.write_bytes(ARMIN.read_bytes().replace(b"Armin is", b"Ar\xf1in is"))
@@ -207,6 +214,7 @@ def test_non_utf8_file_is_refused_and_untouched(tmp_path: Path) -> None:
     assert path.read_bytes() == before
 
 
+@pytest.mark.shared
 def test_read_only_file_is_refused_and_untouched(tmp_path: Path) -> None:
     path = copy(ARMIN, tmp_path)
     path.chmod(0o444)
@@ -218,6 +226,7 @@ def test_read_only_file_is_refused_and_untouched(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == [path.name], "no temporary file left behind"
 
 
+@pytest.mark.shared
 def test_file_edited_between_read_and_write_is_not_overwritten(tmp_path: Path) -> None:
     path = copy(ARMIN, tmp_path)
     ep = episodes.load(path)
@@ -228,6 +237,7 @@ def test_file_edited_between_read_and_write_is_not_overwritten(tmp_path: Path) -
     assert path.read_bytes() == edited
 
 
+@pytest.mark.shared
 def test_file_mode_is_kept(tmp_path: Path) -> None:
     path = copy(ARMIN, tmp_path)
     path.chmod(0o640)
@@ -280,6 +290,7 @@ def test_dotted_extra_keys_take_the_table(tmp_path: Path) -> None:
     assert_provenance(path, original_fm)
 
 
+@pytest.mark.shared
 def test_regenerates_its_own_unedited_transcript(tmp_path: Path) -> None:
     path = copy(ARMIN, tmp_path)
     writeback.write(episodes.load(path), BODY, PROV, writeback.Options())
@@ -298,6 +309,7 @@ def test_regenerates_its_own_unedited_transcript(tmp_path: Path) -> None:
     assert table["model"] == "small.en"
 
 
+@pytest.mark.shared
 @pytest.mark.parametrize("force", [False, True])
 def test_edited_transcript_is_never_replaced(force: bool, tmp_path: Path) -> None:
     path = copy(ARMIN, tmp_path)
@@ -311,6 +323,7 @@ def test_edited_transcript_is_never_replaced(force: bool, tmp_path: Path) -> Non
     assert path.read_bytes() == edited
 
 
+@pytest.mark.shared
 @pytest.mark.parametrize("force", [False, True])
 def test_reviewed_transcript_is_never_replaced(force: bool, tmp_path: Path) -> None:
     path = copy(ARMIN, tmp_path)
@@ -328,6 +341,7 @@ def test_reviewed_transcript_is_never_replaced(force: bool, tmp_path: Path) -> N
     assert path.read_bytes() == approved
 
 
+@pytest.mark.shared
 def test_approve_needs_a_generated_transcript(tmp_path: Path) -> None:
     for source in (ARMIN, ZOLA / "2022-09-30-tailscale" / "index.md"):
         path = copy(source, tmp_path)
@@ -337,6 +351,7 @@ def test_approve_needs_a_generated_transcript(tmp_path: Path) -> None:
         assert path.read_bytes() == before
 
 
+@pytest.mark.shared
 def test_force_rewrites_an_identical_transcript_with_fresh_provenance(tmp_path: Path) -> None:
     path = copy(ARMIN, tmp_path)
     writeback.write(episodes.load(path), BODY, {**PROV, "generated": "2020-01-01T00:00:00Z"}, writeback.Options())
@@ -348,6 +363,7 @@ def test_force_rewrites_an_identical_transcript_with_fresh_provenance(tmp_path: 
     assert cut_table(after.decode()) == cut_table(first.decode())
 
 
+@pytest.mark.shared
 def test_dry_run_returns_the_diff_and_writes_nothing(tmp_path: Path) -> None:
     path = copy(ARMIN, tmp_path)
     before = path.read_bytes()
@@ -366,6 +382,7 @@ def test_dry_run_returns_the_diff_and_writes_nothing(tmp_path: Path) -> None:
     assert real.action == "written" and real.diff == dry.diff
 
 
+@pytest.mark.shared
 def test_empty_wrapper_writes_the_bare_body_and_still_recognises_it(tmp_path: Path) -> None:
     path = copy(ARMIN, tmp_path)
     before = path.read_bytes()
@@ -377,6 +394,7 @@ def test_empty_wrapper_writes_the_bare_body_and_still_recognises_it(tmp_path: Pa
     assert writeback.write(ep, BODY, PROV, options).action == "unchanged"
 
 
+@pytest.mark.shared
 def test_note_line_before_the_placeholder_stays(tmp_path: Path) -> None:
     text = ARMIN.read_text().replace(
         f"## Transcript\n\n{PLACEHOLDER}", f"## Transcript\n\nYou can help edit this transcript on GitHub.\n\n{PLACEHOLDER}"
@@ -393,12 +411,14 @@ def test_note_line_before_the_placeholder_stays(tmp_path: Path) -> None:
     assert b"You can help edit this transcript on GitHub.\n\n<div" in path.read_bytes()
 
 
+@pytest.mark.shared
 def test_empty_body_is_refused(tmp_path: Path) -> None:
     path = copy(ARMIN, tmp_path)
     with pytest.raises(WritebackError, match="empty"):
         writeback.write(episodes.load(path), "\n  \n", PROV, writeback.Options())
 
 
+@pytest.mark.shared
 def test_placeholder_put_back_by_a_person_means_pending_again(tmp_path: Path) -> None:
     path = copy(ARMIN, tmp_path)
     writeback.write(episodes.load(path), BODY, PROV, writeback.Options())
@@ -415,6 +435,7 @@ def test_placeholder_put_back_by_a_person_means_pending_again(tmp_path: Path) ->
     assert os.listdir(tmp_path) == [path.name]
 
 
+@pytest.mark.shared
 def test_a_person_can_approve_their_edited_draft(tmp_path: Path) -> None:
     path = copy(ARMIN, tmp_path)
     writeback.write(episodes.load(path), BODY, PROV, writeback.Options())

@@ -10,14 +10,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from ..models import Segment, Transcript, Word
-
-if TYPE_CHECKING:
-    from ..transcribe import Options
+from .options import Options
 
 Progress = Callable[[float], None]  # called with the seconds of audio done so far
 

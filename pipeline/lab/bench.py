@@ -1,7 +1,7 @@
 """`make bench`: wall time, real-time factor and peak memory of every stage, per engine.
 
 Long episodes (10 and 60 minutes by default) are synthesized once by looping the evaluation
-scripts (`pipeline/episode_scripts/eval_*.toml`) and cached in `.bench/`; synthesis is not timed.
+scripts (`pipeline/lab/episode_scripts/eval_*.toml`) and cached in `.bench/`; synthesis is not timed.
 Every measurement runs its stage alone in a fresh subprocess (`--worker`), so one stage's
 memory never counts against another: peak RSS is that process's own high-water mark (VmHWM),
 or that of a child it ran (ffmpeg), whichever is larger; the interpreter and the pipeline's
@@ -18,9 +18,9 @@ runs the same weights converted from CTranslate2), same beam, VAD and word times
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
+import os
 import shutil
 import statistics
 import subprocess
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from . import synth
-from .evaluate import REPO, build_set, machine, normalize, table, word_errors
+from .evaluate import build_set, machine, normalize, table, word_errors
 
 log = logging.getLogger("pipeline.bench")
 
@@ -41,6 +41,25 @@ SOURCE_SCRIPTS = ("eval_rust_at_sentry", "eval_database_panel")
 QUICK_SCRIPT = "eval_quick"
 ENGINES = ("faster-whisper", "openai-whisper")
 CHEAP_REPEATS = 3  # cheap stages always get at least this many runs
+# The folder holding the `pipeline` package: workers import the same code as the parent.
+_IMPORT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What `python -m pipeline bench` was asked for; None means the project's setting."""
+
+    quick: bool = False
+    minutes: tuple[float, ...] = (10, 60)
+    engines: tuple[str, ...] = ()
+    model: str | None = None
+    beam_size: int | None = None
+    batch_size: int | None = None
+    repeats: int = 1
+    openai_max_minutes: float = 10
+    diarize: bool = True
+    cache_dir: Path = Path(".bench")
+    pyproject: Path = Path("pyproject.toml")
 
 
 # ---- the episodes -------------------------------------------------------------------------
@@ -132,67 +151,77 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     started = time.perf_counter()
     if stage == "baseline":
-        from . import align, audio, download, episodes, render, writeback  # noqa: F401
+        from .. import run  # noqa: F401 - every stage's imports, nothing else
     elif stage == "download":
-        from . import download
+        from .. import download
 
         with download.Downloader(download.Options(), work / "audio") as dl:
             got = dl.fetch(spec["url"], spec["slug"], progress=False)
         result["bytes"] = got.size
     elif stage == "decode":
-        from . import audio
+        from .. import audio
 
         result["duration"] = audio.prepare(Path(spec["audio"]), work / "cache").duration
     elif stage == "transcribe":
-        from . import episodes, models, transcribe, vocabulary
+        from .. import audio, engines, episodes, models, run
 
-        opts = transcribe.Options(**spec["options"])
-        episode = episodes.load(Path(spec["episode"]), episodes.Options())
-        prompt = vocabulary.build_prompt(episode) if opts.vocabulary else None
-        transcribe.get_engine(opts)
+        # The shared folder holds the wav the decode stage made; its transcript cache is emptied
+        # before every run, so this is never a cache hit.
+        settings = _settings(Path(spec["workspace"]), transcribe=engines.Options(**spec["options"]))
+        episode = episodes.load(Path(spec["episode"]), settings.episodes)
+        engines.get_engine(settings.transcribe, settings.workspace.cache_dir)
         result["load_seconds"] = time.perf_counter() - started
-        t = transcribe.transcribe(Path(spec["audio"]), opts, Path(spec["cache"]), prompt=prompt)
+        prepared = audio.prepare(Path(spec["audio"]), settings.workspace.cache_dir)
+        t = run.transcribe_episode(episode, prepared, settings)
         result["transcribe_seconds"] = time.perf_counter() - started - result["load_seconds"]
         result["words"] = len(t.words)
         if spec.get("save"):
             Path(spec["save"]).write_text(json.dumps(models.transcript_to_dict(t)))
     elif stage == "speakers":
-        from . import audio, episodes, models, speakers
+        from .. import audio, episodes, models, run
 
+        # The wav from the shared folder; the speakers cache in this run's own, empty one.
+        settings = _settings(work)
         t = models.transcript_from_dict(json.loads(Path(spec["transcript"]).read_text()))
-        episode = episodes.load(Path(spec["episode"]), episodes.Options())
-        wav = audio.prepare(Path(spec["audio"]), Path(spec["cache"])).path
+        episode = episodes.load(Path(spec["episode"]), settings.episodes)
+        prepared = audio.prepare(Path(spec["audio"]), Path(spec["workspace"]) / "cache")
         started = time.perf_counter()  # the decode is the decode stage's, already in the cache
-        out = speakers.diarize(t, wav, episode, speakers.Options(), work / "cache")
+        out = run.label_speakers(episode, t, prepared, settings)
         result["speakers"] = len({w.speaker for w in out.words})
         Path(spec["save"]).write_text(json.dumps(models.transcript_to_dict(out)))
     elif stage == "align":
-        from . import align, episodes, formats, models, render
+        from .. import episodes, models, run
 
+        settings = _settings(work / "out")
         t = models.transcript_from_dict(json.loads(Path(spec["transcript"]).read_text()))
-        episode = episodes.load(Path(spec["episode"]), episodes.Options())
+        episode = episodes.load(Path(spec["episode"]), settings.episodes)
         started = time.perf_counter()
-        alignment = align.align(t, episode.chapters, align.Options())
-        body = render.render_markdown(alignment, align.Options())
-        formats.write_sidecars(alignment, episode.chapters, work / "out", title=episode.title)
+        alignment, body = run.lay_out(episode, t, settings)
+        run.save_drafts(episode, t, alignment, body, settings.workspace)
         (work / "body.md").write_text(body)
         result["paragraphs"] = sum(len(s.paragraphs) for s in alignment.sections)
     elif stage == "writeback":
-        from . import episodes, writeback
+        from .. import episodes, run
 
+        settings = _settings(work)
         path = work / "index.md"
         shutil.copyfile(spec["episode"], path)
-        episode = episodes.load(path, episodes.Options())
+        episode = episodes.load(path, settings.episodes)
         body = Path(spec["body"]).read_text()
         started = time.perf_counter()
-        outcome = writeback.write(episode, body, {"engine": "faster-whisper", "model": "tiny.en",
-                                                  "audio_sha256": "0" * 64, "offset": 0.0},
-                                  writeback.Options())
+        outcome = run.write_back(episode, body, 0.0, "0" * 64, settings)
         result["action"] = outcome.action
     else:
         raise ValueError(f"unknown stage {stage!r}")
     result["seconds"] = time.perf_counter() - started
     return result
+
+
+def _settings(transcripts_dir: Path, **stages: Any) -> Any:
+    """Default settings with this worker's transcripts folder (transcription gets the project's)."""
+    from .. import config
+
+    return replace(config.Settings(transcripts_dir=transcripts_dir), **stages)
 
 
 def peak_rss_mb() -> float:
@@ -221,8 +250,10 @@ def run_worker(spec: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
         out_file = Path(tmp) / "result.json"
         spec_file.write_text(json.dumps({**spec, "out": str(out_file)}))
         try:
-            proc = subprocess.run([sys.executable, "-m", "pipeline.bench", "--worker", str(spec_file)],
-                                  cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+                p for p in (str(_IMPORT_ROOT), os.environ.get("PYTHONPATH")) if p)}
+            proc = subprocess.run([sys.executable, "-m", "pipeline.lab.bench", str(spec_file)],
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                   timeout=timeout)
         except subprocess.TimeoutExpired:
             raise TimeoutError(f"stage {spec['stage']} ran past {timeout:.0f} s") from None
@@ -268,19 +299,19 @@ def _r(v: float | None, digits: int = 2) -> float | None:
     return None if v is None else round(v, digits)
 
 
-def transcribe_options(args: argparse.Namespace, engine: str) -> dict[str, Any]:
-    from . import config
+def transcribe_options(args: BenchOptions, engine: str) -> dict[str, Any]:
+    from .. import config
 
     opts = config.load({"engine": engine, "model": args.model, "beam_size": args.beam_size,
-                        "batch_size": args.batch_size}, pyproject=REPO / "pyproject.toml").transcribe
+                        "batch_size": args.batch_size}, pyproject=args.pyproject).transcribe
     from dataclasses import asdict
 
     return asdict(opts)
 
 
-def bench_episode(ep: BenchEpisode, label: str, engines: Sequence[str], args: argparse.Namespace,
+def bench_episode(ep: BenchEpisode, label: str, engines: Sequence[str], args: BenchOptions,
                   workdir: Path) -> list[Row]:
-    from .demo import serve
+    from .serve import serve
 
     rows: list[Row] = []
     duration = ep.truth.duration
@@ -321,7 +352,7 @@ def bench_episode(ep: BenchEpisode, label: str, engines: Sequence[str], args: ar
             print(f"  {label}: transcribe {engine} (run {i + 1} of {args.repeats})...", flush=True)
             shutil.rmtree(shared_cache / "transcripts", ignore_errors=True)  # never a cache hit
             runs.append(run_worker({"stage": "transcribe", "options": opts, "episode": str(episode_file),
-                                    "audio": str(ep.audio), "cache": str(shared_cache), "save": str(output)}))
+                                    "audio": str(ep.audio), "workspace": str(workdir), "save": str(output)}))
         # How right the timed run was: speed at the cost of dropped words would not be a win.
         words = [w["text"] for seg in json.loads(output.read_text())["segments"] for w in seg["words"]]
         ref = [t for line in ep.truth.lines for t in normalize(line.text)]
@@ -335,7 +366,7 @@ def bench_episode(ep: BenchEpisode, label: str, engines: Sequence[str], args: ar
     labelled = workdir / "speakers.json"
     if args.diarize:
         measure("speakers", repeats=args.repeats, transcript=str(saved), episode=str(episode_file),
-                audio=str(ep.audio), cache=str(shared_cache), save=str(labelled))
+                audio=str(ep.audio), workspace=str(workdir), save=str(labelled))
     transcript = labelled if labelled.exists() else saved
     body_dir = workdir / "align"
     body_dir.mkdir(exist_ok=True)
@@ -386,41 +417,11 @@ def print_results(result: dict[str, Any]) -> None:
     print(f"\n{result['seconds']:.0f} s in all (synthesis included)")
 
 
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m pipeline bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true",
-                   help="The short quick episode, faster-whisper only, one run each (a smoke run).")
-    p.add_argument("--minutes", type=float, nargs="+", default=[10, 60],
-                   help="Episode lengths to synthesize and measure (default: 10 60).")
-    p.add_argument("--engine", action="append", choices=ENGINES,
-                   help="Engine to measure (repeatable; default: both).")
-    p.add_argument("--model", help="Whisper model (default: pyproject's, tiny.en).")
-    p.add_argument("--beam-size", type=int, help="Default: 5.")
-    p.add_argument("--batched", dest="batch_size", action="store_const", const=4,
-                   help="faster-whisper's batched inference, batch 4 (the default).")
-    p.add_argument("--no-batched", dest="batch_size", action="store_const", const=0,
-                   help="Sequential decoding (the default).")
-    p.add_argument("--batch-size", type=int, dest="batch_size", help="Batched inference with this batch.")
-    p.add_argument("--repeats", type=int, default=1,
-                   help=f"Runs per transcription/speakers measurement, median reported (default 1; "
-                        f"download, decode, align and writeback run at least {CHEAP_REPEATS} times).")
-    p.add_argument("--openai-max-minutes", type=float, default=10,
-                   help="Run openai-whisper only on episodes up to this long (default 10: on 2 cores "
-                        "it runs at 0.5-1.4x real time, so 60 minutes would take most of an hour).")
-    p.add_argument("--diarize", action=argparse.BooleanOptionalAction, default=True,
-                   help="Measure the speakers stage (default: on).")
-    p.add_argument("--cache-dir", type=Path, default=REPO / ".bench",
-                   help="Synthesized episodes (default: .bench/ in the repository).")
-    p.add_argument("--json", type=Path, metavar="PATH", help="Also write the figures as JSON.")
-    p.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
-    return p.parse_args(list(argv))
-
-
-def bench(args: argparse.Namespace) -> dict[str, Any]:
+def bench(args: BenchOptions) -> dict[str, Any]:
     started = time.monotonic()
-    engines = tuple(dict.fromkeys(args.engine or (("faster-whisper",) if args.quick else ENGINES)))
+    engines = tuple(dict.fromkeys(args.engines or (("faster-whisper",) if args.quick else ENGINES)))
     if args.quick:
-        args.repeats = 1
+        args = replace(args, repeats=1)
     lengths: list[float | None] = [None] if args.quick else list(args.minutes)
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     episodes = [(build_episode(m, args.cache_dir), "quick" if m is None else f"{m:g} min") for m in lengths]
@@ -448,27 +449,14 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    if args.worker:
-        spec = json.loads(args.worker.read_text())
-        logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-        result = worker(spec)
-        result["peak_rss_mb"] = peak_rss_mb()
-        Path(spec["out"]).write_text(json.dumps(result))
-        return 0
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s", stream=sys.stderr)
-    try:
-        result = bench(args)
-    except Exception as exc:  # one clear line for `make bench`
-        print(f"bench failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    print_results(result)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1))
-    return 0
+def worker_main(spec_file: Path) -> None:
+    """The worker process: one stage as the spec file says, its result beside it."""
+    spec = json.loads(spec_file.read_text())
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    result = worker(spec)
+    result["peak_rss_mb"] = peak_rss_mb()
+    Path(spec["out"]).write_text(json.dumps(result))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    worker_main(Path(sys.argv[1]))

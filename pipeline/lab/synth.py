@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
+from ..errors import ConfigError
+from ..timecode import format_timestamp
 
 RATE = 22050  # espeak-ng's native rate; ffmpeg converts on output
 DEFAULT_PAUSE = 0.5
@@ -105,7 +106,7 @@ def parse_script(data: dict[str, Any], slug: str = "synthetic-episode") -> Scrip
 
 
 def load_script(path: Path | str) -> Script:
-    """A script by path, or by name from pipeline/episode_scripts/ (`"demo"`)."""
+    """A script by path, or by name from pipeline/lab/episode_scripts/ (`"demo"`)."""
     path = Path(path)
     if not path.exists() and not path.suffix:
         path = SCRIPTS_DIR / f"{path}.toml"
@@ -191,9 +192,7 @@ def _encode(audio: np.ndarray, out_path: Path) -> None:
 
 def timestamp(seconds: float) -> str:
     """Show-notes style: `0:37`, `64:55` stays minutes for under an hour, `1:02:25` after."""
-    s = max(0, int(seconds))
-    h, m, sec = s // 3600, s % 3600 // 60, s % 60
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+    return format_timestamp(seconds, hours="auto", pad_hours=False)
 
 
 def episode_markdown(script: Script, truth: Truth, url: str, shift: float = 0.0) -> str:

@@ -1,6 +1,6 @@
 """`make eval`: how accurate the whole pipeline is, on episodes whose truth is known exactly.
 
-The evaluation set is synthesized once from `pipeline/episode_scripts/eval_*.toml` (espeak-ng,
+The evaluation set is synthesized once from `pipeline/lab/episode_scripts/eval_*.toml` (espeak-ng,
 see `synth`) and cached in `.eval/set/`, keyed by the script and synthesizer source. Each run
 serves the audio over a local HTTP server, runs the real batch (`run.run_batch`: download,
 transcribe, diarize, align, render, write back) into a fresh folder, and reads back what was
@@ -23,7 +23,6 @@ where the manifest gives per-channel references.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import html
 import json
@@ -33,7 +32,6 @@ import platform
 import re
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -43,8 +41,7 @@ from typing import Any
 
 from . import synth
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_AUDIO = REPO.parent / "shared" / "audio"
+SHARED_AUDIO = Path("..") / "shared" / "audio"  # beside the checkout `make eval` runs in
 EVAL_SCRIPTS = ("eval_rust_at_sentry", "eval_database_panel", "eval_quick")
 QUICK_SCRIPTS = ("eval_quick",)
 EDGE_S = 0.5  # Whisper's word edges spill over into pauses; only a word well inside counts
@@ -432,8 +429,27 @@ def best_mapping(pairs: Sequence[tuple[str, str]]) -> int:
 
 # ---- running ------------------------------------------------------------------------------
 
-def settings_for(args: argparse.Namespace, episodes_dir: Path, transcripts_dir: Path):
-    from . import config
+@dataclass(frozen=True)
+class EvalOptions:
+    """What `python -m pipeline eval` was asked for; None means the project's setting."""
+
+    quick: bool = False
+    engine: str | None = None
+    model: str | None = None
+    beam_size: int | None = None
+    batch_size: int | None = None
+    diarize: bool | None = None
+    vocabulary: bool | None = None
+    episodes: tuple[str, ...] = ()
+    real: bool = True
+    shared_audio: Path = SHARED_AUDIO
+    cache_dir: Path = Path(".eval")
+    pyproject: Path = Path("pyproject.toml")
+    keep: bool = False
+
+
+def settings_for(args: EvalOptions, episodes_dir: Path, transcripts_dir: Path) -> Any:
+    from .. import config
 
     overrides = {
         "episodes_dir": episodes_dir,
@@ -445,15 +461,15 @@ def settings_for(args: argparse.Namespace, episodes_dir: Path, transcripts_dir: 
         "diarize": args.diarize,
         "vocabulary": args.vocabulary,
     }
-    return config.load(overrides, pyproject=REPO / "pyproject.toml")
+    return config.load(overrides, pyproject=args.pyproject)
 
 
-def run_episodes(eps: Sequence[EvalEpisode], args: argparse.Namespace, workdir: Path) -> list[Scores]:
+def run_episodes(eps: Sequence[EvalEpisode], args: EvalOptions, workdir: Path) -> list[Scores]:
     """The whole batch over HTTP on 127.0.0.1, then every episode scored from its files."""
     import shutil
 
-    from . import run
-    from .demo import serve
+    from .. import run
+    from .serve import serve
 
     media = workdir / "media"
     media.mkdir(parents=True)
@@ -492,10 +508,9 @@ class ClipResult:
     hypothesis: str
 
 
-def real_clips(args: argparse.Namespace, workdir: Path, audio_dir: Path = SHARED_AUDIO,
-               limit: int | None = None) -> list[ClipResult]:
+def real_clips(args: EvalOptions, workdir: Path, audio_dir: Path, limit: int | None = None) -> list[ClipResult]:
     """Each clip transcribed alone (no prompt); per-channel references get one channel each."""
-    from . import audio, transcribe
+    from .. import audio, transcribe
 
     settings = settings_for(args, workdir / "episodes", workdir / "clips")
     cache = workdir / "clips" / "cache"
@@ -567,31 +582,7 @@ def episode_row(d: dict[str, Any]) -> list[str]:
             _fmt(d["speaker_accuracy"], True) + (" (mapped)" if d["speaker_labels"] == "mapped" else "")]
 
 
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m pipeline eval", description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="One short episode and one real clip (a smoke run).")
-    p.add_argument("--engine", choices=("faster-whisper", "openai-whisper"), help="Default: pyproject's.")
-    p.add_argument("--model", help="Whisper model (default: pyproject's, tiny.en).")
-    p.add_argument("--beam-size", type=int)
-    p.add_argument("--batch-size", type=int, help="faster-whisper batched inference (0: off).")
-    p.add_argument("--batched", dest="batch_size", action="store_const", const=4,
-                   help="Same as --batch-size 4 (the default).")
-    p.add_argument("--no-batched", dest="batch_size", action="store_const", const=0,
-                   help="Sequential decoding (--batch-size 0).")
-    p.add_argument("--diarize", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--vocabulary", action=argparse.BooleanOptionalAction, default=None,
-                   help="Prompt with the show notes' vocabulary (default: on).")
-    p.add_argument("--episodes", nargs="+", metavar="SCRIPT",
-                   help=f"Script names (default: {' '.join(EVAL_SCRIPTS)}).")
-    p.add_argument("--no-real", dest="real", action="store_false", help="Skip the real clips.")
-    p.add_argument("--cache-dir", type=Path, default=REPO / ".eval", help="Default: .eval/ in the repository.")
-    p.add_argument("--keep", action="store_true", help="Keep the run's folder (printed) for inspection.")
-    p.add_argument("--json", type=Path, metavar="PATH", help="Also write the figures as JSON.")
-    p.add_argument("-v", "--verbose", action="store_true")
-    return p.parse_args(list(argv))
-
-
-def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+def evaluate(args: EvalOptions) -> dict[str, Any]:
     started = time.monotonic()
     names = args.episodes or (QUICK_SCRIPTS if args.quick else EVAL_SCRIPTS)
     eps = build_set(names, args.cache_dir / "set")
@@ -605,8 +596,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         labels = {sc.speaker_labels for sc in scores if sc.speaker_labels}
         pooled.speaker_labels = "mapped" if "mapped" in labels else ("names" if labels else "")
         clips: list[ClipResult] = []
-        if args.real and SHARED_AUDIO.is_dir():
-            clips = real_clips(args, workdir, limit=1 if args.quick else None)
+        if args.real and args.shared_audio.is_dir():
+            clips = real_clips(args, workdir, args.shared_audio, limit=1 if args.quick else None)
         settings = settings_for(args, workdir / "episodes", workdir / "transcripts")
     finally:
         if not args.keep:
@@ -618,7 +609,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine(),
         "settings": {"engine": settings.transcribe.engine, "model": settings.transcribe.model,
                      "beam_size": settings.transcribe.beam_size, "batch_size": settings.transcribe.batch_size,
-                     "vad": settings.transcribe.vad, "vocabulary": settings.transcribe.vocabulary,
+                     "vad": settings.transcribe.vad, "vocabulary": settings.vocabulary.vocabulary,
                      "diarize": settings.speakers.diarize},
         "episodes": [sc.summary() for sc in scores],
         "pooled": pooled.summary(),
@@ -652,25 +643,3 @@ def print_results(result: dict[str, Any]) -> None:
         rows.append(["pooled", "", str(rp["ref_words"]), _fmt(rp["wer"], True)])
         print(table(rows, ("real clip", "audio s", "words", "WER")))
     print(f"\n{result['seconds']:.0f} s in all" + (f"; run folder kept: {result['workdir']}" if result["workdir"] else ""))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(message)s", stream=sys.stderr)
-    try:
-        result = evaluate(args)
-    except Exception as exc:  # a clear line, not a traceback, for `make eval`
-        if args.verbose:
-            raise
-        print(f"eval failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    print_results(result)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
