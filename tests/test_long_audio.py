@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import audio, synth
-from pipeline.engines import base
-from pipeline.transcribe import Options, get_engine
+from pipeline import audio
+from pipeline.engines import Options, base, get_engine
+from pipeline.lab import synth
 
 RATE = audio.RATE
 
@@ -25,6 +25,7 @@ def _write_wav(path: Path, samples: np.ndarray) -> Path:
     return path
 
 
+@pytest.mark.shared
 def test_streamed_loudness_equals_the_whole_file_figure(shared_audio, tmp_path):
     prepared = audio.prepare(shared_audio / "jfk.flac", tmp_path)
     whole = audio.loudest_frame_dbfs(audio.read_wav(prepared.path))
@@ -35,6 +36,7 @@ def test_streamed_loudness_equals_the_whole_file_figure(shared_audio, tmp_path):
         assert level.dbfs() == pytest.approx(whole, abs=1e-9)
 
 
+@pytest.mark.shared
 def test_read_window_is_that_slice_of_the_whole(shared_audio, tmp_path):
     prepared = audio.prepare(shared_audio / "jfk.flac", tmp_path)
     whole = audio.read_wav(prepared.path)
@@ -84,6 +86,7 @@ def _words(transcript) -> list[str]:
     return [re.sub(r"[^\w']", "", w.text.lower()) for w in transcript.words if re.sub(r"[^\w']", "", w.text)]
 
 
+@pytest.mark.model
 def test_windowed_transcription_hears_what_the_whole_file_gives(tmp_path, monkeypatch):
     """faster-whisper only: openai-whisper takes minutes for this on a shared 2-core machine;
     its window loop is the same shape and `make bench` runs it."""
