@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import subprocess
+import threading
 import tempfile
 import wave
 from collections.abc import Iterator
@@ -143,7 +145,8 @@ def _decode(path: Path, target: Path) -> Loudness:
     command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
                "-map", "0:a:0", "-ac", "1", "-ar", str(RATE), "-f", "s16le", "-acodec", "pcm_s16le", "-"]
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial.wav")
+    # Unique: two episodes with the same audio may be decoded at once (--workers, Ray).
+    partial = target.with_name(f"{target.stem}.{os.getpid()}-{threading.get_ident()}.partial.wav")
     level = Loudness()
     try:
         with tempfile.TemporaryFile() as errors, wave.open(str(partial), "wb") as out:
@@ -165,7 +168,8 @@ def _decode(path: Path, target: Path) -> Loudness:
                 lines = errors.read().decode(errors="replace").strip().splitlines()
                 reason = lines[-1] if lines else f"ffmpeg exit status {proc.returncode}"
                 raise AudioError(f"{path}: cannot decode ({reason[-200:]})")
-        partial.replace(target)  # atomic: a crash never leaves a half-written cache entry
+        partial.replace(target)  # atomic: a crash never leaves a half-written cache entry; the
+        # same samples from a decode that finished first are simply replaced
     finally:
         partial.unlink(missing_ok=True)
     log.info("decoded %s -> %s (%.1f s)", path, target, duration_of(target))

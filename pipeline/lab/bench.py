@@ -60,6 +60,9 @@ class BenchOptions:
     diarize: bool = True
     cache_dir: Path = Path(".bench")
     pyproject: Path = Path("pyproject.toml")
+    throughput: bool = True  # the batch with --workers 1, 2, 4 (scaling.py)
+    whole_run: bool = False  # each episode's whole run in one process, its peak RSS
+    curve: bool = False  # 10, 30, 60 and 120 minutes, faster-whisper, whole runs included
 
 
 # ---- the episodes -------------------------------------------------------------------------
@@ -149,6 +152,10 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     stage = spec["stage"]
     work = Path(spec["work"])
     result: dict[str, Any] = {}
+    if stage == "batch":  # the whole run: scaling.py
+        from .scaling import batch_worker
+
+        return batch_worker(spec)
     started = time.perf_counter()
     if stage == "baseline":
         from .. import run  # noqa: F401 - every stage's imports, nothing else
@@ -412,6 +419,9 @@ def print_results(result: dict[str, Any]) -> None:
         print(f"\n{q['episode']}: openai-whisper / faster-whisper = {q['speedup']:.1f}x "
               f"({q['openai_whisper_seconds']:.1f} s / {q['faster_whisper_seconds']:.1f} s transcribing, "
               f"model load excluded; {q['speedup_with_load']:.1f}x with it)")
+    from .scaling import print_scaling
+
+    print_scaling(result)
     for note in result["notes"]:
         print(f"note: {note}")
     print(f"\n{result['seconds']:.0f} s in all (synthesis included)")
@@ -421,7 +431,10 @@ def bench(args: BenchOptions) -> dict[str, Any]:
     started = time.monotonic()
     engines = tuple(dict.fromkeys(args.engines or (("faster-whisper",) if args.quick else ENGINES)))
     if args.quick:
-        args = replace(args, repeats=1)
+        args = replace(args, repeats=1, throughput=False)
+    if args.curve:
+        args = replace(args, minutes=(10, 30, 60, 120), whole_run=True)
+        engines = ("faster-whisper",)
     lengths: list[float | None] = [None] if args.quick else list(args.minutes)
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     episodes = [(build_episode(m, args.cache_dir), "quick" if m is None else f"{m:g} min") for m in lengths]
@@ -432,11 +445,17 @@ def bench(args: BenchOptions) -> dict[str, Any]:
             notes.append(f"openai-whisper not run on {', '.join(longer)} (--openai-max-minutes "
                          f"{args.openai_max_minutes:g}): at its speed on a small CPU that alone would "
                          f"take longer than the whole benchmark is allowed")
+    from . import scaling
+
     rows: list[Row] = []
+    whole_runs = []
     for ep, label in episodes:
         print(f"{label}: {ep.truth.duration / 60:.1f} min of audio", flush=True)
         with tempfile.TemporaryDirectory(prefix="run-", dir=args.cache_dir) as tmp:
             rows += bench_episode(ep, label, engines, args, Path(tmp))
+            if args.whole_run:
+                whole_runs.append(scaling.whole_run(ep, label, Path(tmp), args.diarize, args.pyproject))
+    throughput = scaling.throughput(args.cache_dir, args.diarize, args.pyproject) if args.throughput else []
     opts = transcribe_options(args, engines[0])
     return {
         "machine": machine(),
@@ -444,6 +463,8 @@ def bench(args: BenchOptions) -> dict[str, Any]:
                     | {"engines": list(engines), "repeats": args.repeats},
         "rows": [r.summary() for r in rows],
         "ratios": ratios(rows),
+        "throughput": throughput,
+        "whole_runs": whole_runs,
         "notes": notes,
         "seconds": round(time.monotonic() - started, 1),
     }
