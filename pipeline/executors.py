@@ -1,28 +1,20 @@
-"""Where episodes' heavy work runs: one after another, N at once on this machine, or on Ray.
+"""What the executors share: their options, the `--shard` split, and what comes back.
 
-Every executor hands back, per episode, a `run.Computed` (transcript and alignment) or that
-episode's error message. Only the driver writes episode files, drafts, sidecars and the report
-(`run.commit`), so that the byte-safety and compare-and-swap rules stay in one place whatever
-ran the work. `--shard K/N` picks a deterministic part of the pending episodes for CI matrix jobs.
+Whatever runs an episode's heavy work (this process, N threads, a Ray task), it hands back a
+`Computed` (transcript and alignment) or that episode's error message. Only the driver writes
+episode files, drafts, sidecars and the report (`run.commit`), so that the byte-safety and
+compare-and-swap rules stay in one place whatever ran the work. `--shard K/N` picks a deterministic part of the pending episodes for CI matrix jobs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
-from .errors import ConfigError, PipelineError
-from .models import Episode
-
-if TYPE_CHECKING:
-    from .config import Settings
-    from .run import Computed
+from .errors import ConfigError
+from .models import Alignment, Episode, Transcript
 
 log = logging.getLogger("pipeline")
 
@@ -79,8 +71,17 @@ def shard_of(slug: str, n: int) -> int:
 
 
 @dataclass(frozen=True)
+class Computed:
+    """What the heavy stages make of one episode: all the driver needs to write it."""
+
+    transcript: Transcript
+    alignment: Alignment
+    audio_sha256: str
+
+
+@dataclass(frozen=True)
 class Result:
-    """One episode's work, as it comes back to the driver."""
+    """One episode's work, as it comes back to the driver: computed, or its error message."""
 
     computed: Computed | None
     error: str | None
@@ -88,21 +89,6 @@ class Result:
 
 
 Done = Callable[[int, Result], None]  # called in the driver's thread, in completion order
-
-
-def work(episode: Episode, settings: Settings) -> Result:
-    """Download, decode, transcribe, diarize and align one episode; its own errors are its result."""
-    from .run import fetch_and_compute
-
-    started = time.monotonic()
-    try:
-        return Result(fetch_and_compute(episode, settings), None, time.monotonic() - started)
-    except PipelineError as exc:
-        log.error("%s", exc)
-        return Result(None, str(exc), time.monotonic() - started)
-    except Exception as exc:  # one broken episode never stops the batch
-        log.exception("%s: unexpected error", episode.path)
-        return Result(None, f"{episode.path}: {type(exc).__name__}: {exc}", time.monotonic() - started)
 
 
 class Progress:
@@ -121,23 +107,3 @@ class Progress:
                 f"{left - running} waiting")
         log.info("%s", line)
         return line
-
-
-def divided(settings: Settings, parallel: int) -> Settings:
-    """Settings for `parallel` episodes at once: the engine's threads shared out between them."""
-    t = settings.transcribe
-    threads = t.threads or max(1, (os.cpu_count() or 1) // parallel)
-    return replace(settings, transcribe=replace(t, threads=threads, concurrency=parallel))
-
-
-def run_threads(chosen: Sequence[Episode], settings: Settings, done: Done) -> None:
-    """`workers` episodes at once in this process; one model, `workers` engine replicas."""
-    n = min(settings.executor.workers, len(chosen)) or 1
-    shared = divided(settings, n)
-    progress = Progress(len(chosen), n)
-    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="episode") as pool:
-        futures = {pool.submit(work, episode, shared): i for i, episode in enumerate(chosen)}
-        for future in as_completed(futures):
-            result = future.result()
-            progress.finished(result.error is not None)
-            done(futures[future], result)

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
-from .executors import Done, Progress, Result, work
+from .executors import Done, Progress, Result
 from .models import Episode
 
 if TYPE_CHECKING:
     from .config import Settings
+
+Work = Callable[[Episode, "Settings"], Result]  # run.work, passed in: this module never imports run
 
 log = logging.getLogger("pipeline")
 
@@ -60,13 +63,9 @@ def connect(address: str) -> bool:
     return True
 
 
-def _task(episode: Episode, settings: Settings) -> Result:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    return work(episode, settings)
-
-
-def run(chosen: Sequence[Episode], settings: Settings, done: Done) -> None:
-    """Every episode as one Ray task; `done` is called here, in the driver, as each finishes."""
+def run(chosen: Sequence[Episode], settings: Settings, work: Work, done: Done) -> None:
+    """`work` for every episode as one Ray task; `done` is called here, in the driver, as each
+    finishes. Ray imports `work` by name on the workers, so it must be a module's function."""
     ray = _ray()
     opts = settings.executor
     started_here = connect(opts.ray_address)
@@ -76,10 +75,12 @@ def run(chosen: Sequence[Episode], settings: Settings, done: Done) -> None:
         if gpu:
             resources = {"num_cpus": 1, "num_gpus": opts.gpus_per_task}
         # Paths must mean the same on every node: absolute, on storage they all see (docs/scaling.md).
+        glossary = settings.vocabulary.glossary
         settings = replace(settings, transcripts_dir=settings.transcripts_dir.resolve(),
+                           vocabulary=replace(settings.vocabulary, glossary=glossary and str(Path(glossary).resolve())),
                            transcribe=replace(settings.transcribe, threads=settings.transcribe.threads
                                               or opts.cpus_per_task))
-        remote = ray.remote(_task).options(max_retries=MAX_RETRIES, retry_exceptions=False,
+        remote = ray.remote(work).options(max_retries=MAX_RETRIES, retry_exceptions=False,
                                            **resources)
         settings_ref = ray.put(settings)
         pending = {remote.remote(episode, settings_ref): i for i, episode in enumerate(chosen)}

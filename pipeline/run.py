@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +31,7 @@ from .config import Settings
 from .errors import EpisodeError, PipelineError
 from .files import write_atomic
 from .models import Alignment, Audio, Episode, Transcript, transcript_to_dict
+from .executors import Computed, Result
 from .workspace import Outcome, Report, Workspace
 
 log = logging.getLogger("pipeline")
@@ -105,15 +107,6 @@ def write_back(episode: Episode, body: str, offset: float, audio_sha256: str,
     return writeback.write(episode, body, provenance, settings.writeback)
 
 
-@dataclass(frozen=True)
-class Computed:
-    """What the heavy stages make of one episode: all the driver needs to write it."""
-
-    transcript: Transcript
-    alignment: Alignment
-    audio_sha256: str
-
-
 def compute(episode: Episode, audio_file: Audio, settings: Settings) -> Computed:
     """Decode, transcribe, diarize and align one downloaded episode; writes no episode file.
 
@@ -144,6 +137,20 @@ def commit(episode: Episode, computed: Computed, settings: Settings) -> Outcome:
     log.info("%s: %s", episode.path, result.message)
     return Outcome(episode.slug, str(episode.path), result.action, transcript.duration,
                    warnings=alignment.warnings, diff=result.diff)
+
+
+def work(episode: Episode, settings: Settings) -> Result:
+    """Download, decode, transcribe, diarize and align one episode, wherever this runs (a thread,
+    a Ray worker); its own errors are its result."""
+    started = time.monotonic()
+    try:
+        return Result(fetch_and_compute(episode, settings), None, time.monotonic() - started)
+    except PipelineError as exc:
+        log.error("%s", exc)
+        return Result(None, str(exc), time.monotonic() - started)
+    except Exception as exc:  # one broken episode never stops the batch
+        log.exception("%s: unexpected error", episode.path)
+        return Result(None, f"{episode.path}: {type(exc).__name__}: {exc}", time.monotonic() - started)
 
 
 def process(episode: Episode, audio_file: Audio, settings: Settings) -> Outcome:
@@ -230,7 +237,7 @@ def _parallel(chosen: Sequence[Episode], settings: Settings, record: Callable[[O
     """Work elsewhere, writes here as results come in; the report keeps the selection order."""
     done: dict[int, Outcome] = {}
 
-    def write(i: int, result: executors.Result) -> None:
+    def write(i: int, result: Result) -> None:
         episode = chosen[i]
         started = time.monotonic()
         if result.computed is None:
@@ -248,11 +255,31 @@ def _parallel(chosen: Sequence[Episode], settings: Settings, record: Callable[[O
     if settings.executor.executor == "ray":
         from . import ray_executor
 
-        ray_executor.run(chosen, settings, write)
+        ray_executor.run(chosen, settings, work, write)
     else:
-        executors.run_threads(chosen, settings, write)
+        _threads(chosen, settings, write)
     for i in sorted(done):
         record(done[i])
+
+
+def divided(settings: Settings, parallel: int) -> Settings:
+    """Settings for `parallel` episodes at once: the engine's threads shared out between them."""
+    t = settings.transcribe
+    threads = t.threads or max(1, (os.cpu_count() or 1) // parallel)
+    return replace(settings, transcribe=replace(t, threads=threads, concurrency=parallel))
+
+
+def _threads(chosen: Sequence[Episode], settings: Settings, done: executors.Done) -> None:
+    """`workers` episodes at once in this process, each on its own engine."""
+    n = min(settings.executor.workers, len(chosen)) or 1
+    shared = divided(settings, n)
+    progress = executors.Progress(len(chosen), n)
+    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="episode") as pool:
+        futures = {pool.submit(work, episode, shared): i for i, episode in enumerate(chosen)}
+        for future in as_completed(futures):
+            result = future.result()
+            progress.finished(result.error is not None)
+            done(futures[future], result)
 
 
 def _one(episode: Episode, audio_future: Future[Audio], settings: Settings, download_only: bool) -> Outcome:

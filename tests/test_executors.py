@@ -64,9 +64,9 @@ def test_settings_reach_the_executor_options():
 
 def test_threads_are_divided_between_workers(monkeypatch):
     monkeypatch.setattr("os.cpu_count", lambda: 8)
-    s = executors.divided(config.build({}), 4)
+    s = run.divided(config.build({}), 4)
     assert (s.transcribe.threads, s.transcribe.concurrency) == (2, 4)
-    s = executors.divided(config.build({"threads": 3}), 4)
+    s = run.divided(config.build({"threads": 3}), 4)
     assert s.transcribe.threads == 3  # a setting the user chose stays
 
 
@@ -215,10 +215,5 @@ def test_ray_retries_a_lost_worker(ray_cluster, tmp_path):
 
     results = {}
     settings = replace(_settings(tmp_path), executor=executors.Options("ray", cpus_per_task=1))
-    original = ray_executor._task
-    ray_executor._task = crash_once
-    try:
-        ray_executor.run([_episode("x")], settings, lambda i, r: results.__setitem__(i, r))
-    finally:
-        ray_executor._task = original
+    ray_executor.run([_episode("x")], settings, crash_once, lambda i, r: results.__setitem__(i, r))
     assert marker.exists() and results[0].error == "x: second try ran"

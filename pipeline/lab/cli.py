@@ -133,8 +133,14 @@ def bench_command(batch_size: int | None, batched: bool | None, minutes: tuple[f
                               **options)
     try:
         result = bench.bench(args)
+        if args.throughput and not args.quick:
+            from . import scaling
+
+            result["throughput"] = scaling.throughput(args.cache_dir, args.diarize, args.pyproject)
     except Exception as exc:  # one clear line for `make bench`
         click.echo(f"bench failed: {type(exc).__name__}: {exc}", err=True)
         sys.exit(1)
     bench.print_results(result)
+    if result.get("throughput"):
+        scaling.print_throughput(result["throughput"])
     _write_json(json_path, result)
