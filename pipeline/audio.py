@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AudioError
+from .files import storage_error
 
 log = logging.getLogger(__name__)
 
@@ -124,14 +125,17 @@ def prepare(path: Path | str, cache_dir: Path | str, sha256: str | None = None) 
         raise AudioError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: empty file (0 bytes)")
-    sha256 = sha256 or sha256_of(path)
-    target = cache_dir / "wav" / f"{sha256}.wav"
+    target = cache_dir / "wav" / f"{sha256 or sha256_of(path)}.wav"
     if target.exists():
         level = Loudness()
         for block in blocks(target):
             level.add(block)
     else:
+        if sha256 is not None and sha256_of(path) != sha256:
+            # the file changed since its hash was taken: decoding it would poison the cache entry
+            raise AudioError(f"{path}: changed on disk since it was downloaded (sha256 differs); run again")
         level = _decode(path, target)
+    sha256 = sha256 or target.stem
     duration = duration_of(target)
     if duration < 0.1:
         raise AudioError(f"{path}: no audio in it (decoded to {duration:.2f} s)")
@@ -170,6 +174,8 @@ def _decode(path: Path, target: Path) -> Loudness:
                 raise AudioError(f"{path}: cannot decode ({reason[-200:]})")
         partial.replace(target)  # atomic: a crash never leaves a half-written cache entry; the
         # same samples from a decode that finished first are simply replaced
+    except OSError as exc:
+        raise storage_error(partial, exc) from exc
     finally:
         partial.unlink(missing_ok=True)
     log.info("decoded %s -> %s (%.1f s)", path, target, duration_of(target))

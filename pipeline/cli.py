@@ -14,6 +14,7 @@ import click
 
 from . import config
 from .errors import ConfigError, PipelineError
+from .sanitize import clean_line
 
 log = logging.getLogger("pipeline")
 
@@ -25,7 +26,7 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="Transcription engine (default: faster-whisper)."),
         click.option("--model", help="Whisper model: tiny.en (bundled, offline), a model name such "
                      "as small.en (downloaded when online), or a local folder."),
-        click.option("--transcripts-dir", type=click.Path(path_type=Path),
+        click.option("--transcripts-dir", type=click.Path(),
                      help="Drafts, sidecar files and the audio cache (default: transcripts/). "
                      "An empty folder redoes everything."),
         click.option("-v", "--verbose", count=True, help="More log output."),
@@ -41,10 +42,19 @@ def _settings(ctx_values: dict[str, Any]) -> config.Settings:
         logging.DEBUG if ctx_values.pop("verbose", 0) else logging.INFO)
     ctx_values.pop("verbose", None)
     logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(_OneLineFormatter("%(levelname)s %(message)s"))
     try:
         return config.load(ctx_values)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
+
+
+class _OneLineFormatter(logging.Formatter):
+    """Log lines carry file names and server answers: no control character reaches the terminal."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        return clean_line(super().formatMessage(record))
 
 
 def guarded(fn: Callable[..., int | None]) -> Callable[..., None]:
@@ -57,8 +67,13 @@ def guarded(fn: Callable[..., int | None]) -> Callable[..., None]:
         except ConfigError as exc:
             raise click.UsageError(str(exc)) from exc
         except PipelineError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {clean_line(str(exc))}", err=True)
             sys.exit(1)
+        except KeyboardInterrupt:
+            # the lock is released on the way here; downloads run on daemon threads, engines in
+            # child processes that are killed, so nothing holds the exit back
+            click.echo("interrupted", err=True)
+            sys.exit(130)
         sys.exit(code or 0)
 
     return wrapper
@@ -98,9 +113,9 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @common_options
-@click.option("--limit", type=int, help="Process at most N episodes.")
+@click.option("--limit", type=click.IntRange(min=1), help="Process at most N episodes (N >= 1).")
 @click.option("--only", multiple=True, metavar="SLUG", help="Only this episode (repeatable).")
 @click.option("--retry-failed", is_flag=True, help="Only the episodes that failed in the last run.")
 @click.option("--force", is_flag=True, default=None,
@@ -108,7 +123,7 @@ def main() -> None:
               "Edited, reviewed and human transcripts are never replaced.")
 @click.option("--dry-run", is_flag=True, default=None, help="Print the diff instead of writing.")
 @click.option("--diarize/--no-diarize", default=None, help="Label speakers (default: on).")
-@click.option("--num-speakers", type=int, help="How many speakers, when known.")
+@click.option("--num-speakers", type=click.IntRange(min=1), help="How many speakers, when known (>= 1).")
 @click.option("--mark-low-confidence", is_flag=True, default=None,
               help="Mark doubtful words inline with (_needs review_ MM:SS).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]),
@@ -146,7 +161,7 @@ def transcribe(paths: tuple[Path, ...], limit: int | None, only: tuple[str, ...]
 
 
 @main.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @common_options
 @click.option("--only", multiple=True, metavar="SLUG", help="Only this episode (repeatable).")
 @guarded
@@ -166,7 +181,7 @@ def download(paths: tuple[Path, ...], only: tuple[str, ...], **flags: Any) -> in
 
 
 @main.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @common_options
 @guarded
 def status(paths: tuple[Path, ...], **flags: Any) -> int:
@@ -216,15 +231,14 @@ def approve(slugs: tuple[str, ...], **flags: Any) -> int:
     Example:
       python -m pipeline approve 2019-09-13-rust-in-production-with-armin-ronacher
     """
-    from . import episodes, writeback
+    from . import episodes, run, writeback
 
     settings = _settings(flags)
-    by_slug = {episodes.slug_of(p): p for p in episodes.find_episodes([settings.episodes_dir])}
-    for slug in slugs:
-        if slug not in by_slug:
-            raise PipelineError(f"no episode {slug!r} under {settings.episodes_dir}")
-        writeback.approve(by_slug[slug])
-        click.echo(f"{by_slug[slug]}: marked reviewed")
+    found = [f for f in episodes.discover([settings.episodes_dir], settings.episodes_dir) if not f.error]
+    by_key = {f.key: f.path for f in found}
+    for key in run.wanted_keys(found, slugs, [settings.episodes_dir]) or ():
+        writeback.approve(by_key[key], settings.episodes)
+        click.echo(f"{by_key[key]}: marked reviewed")
     return 0
 
 

@@ -14,18 +14,24 @@ Decisions worth knowing:
   chapter headings of the same level inside it, so the next heading cannot end it).
 - A file without such a heading has state "no-transcript-section": the runner reports it as
   an error naming the file, and write-back never invents a section.
-- The placeholder is the first line of the transcript section, outside code fences, whose
-  whole text is one of `Options.placeholders`. A placeholder quoted in the show notes, in a
-  sentence or in a code block does not count; a second placeholder line in the section is
-  left as it is (it becomes ordinary text after the transcript). A transcript section with
-  no text at all is pending too: the transcript goes right under the heading.
-- Our transcript is recognised by its hash (`[extra.transcript] transcript_sha256`), not by
-  the wrapper, so a customised wrapper cannot make the pipeline overwrite a person's text.
+- Whose text the section holds is decided by content, never by position:
+  * pending: nothing in the section but placeholder lines (outside code fences) and blank
+    lines, or nothing at all (the transcript then goes right under the heading). A placeholder
+    quoted in the show notes, in a sentence or in a code block does not count, and a page with
+    anything else in its section (a person's transcript, a note, a second "Transcript"
+    heading, a code block) is a person's page.
+  * generated: the section is exactly what write-back put there: the configured wrapper lines
+    around a body whose hash is `[extra.transcript] transcript_sha256`, then at most blank or
+    placeholder lines. A line added inside or around the wrapper, a deleted `</div>`, a nested
+    wrapper: all make it "edited", which is never replaced.
+- `reviewed` in `[extra.transcript]` is a TOML boolean or the file is refused with a clear error;
+  a string such as "yes" is never read as false.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -44,16 +50,27 @@ STATES = ("pending", "generated", "edited", "reviewed", "human", "no-transcript-
 BOM = "\ufeff"
 
 
+WRAPPER = ('<div class="transcript">', "</div>")
+
+
 @dataclass(frozen=True)
 class Options:
     placeholders: tuple[str, ...] = PLACEHOLDERS
+    # What surrounds a generated transcript; the parser must know it to recognise its own output.
+    wrapper_open: str = WRAPPER[0]
+    wrapper_close: str = WRAPPER[1]
+
+    @property
+    def wrapper(self) -> tuple[str, str]:
+        return self.wrapper_open, self.wrapper_close
 
 
 @dataclass(frozen=True)
 class LoadedEpisode(Episode):
-    """An `Episode` that remembers which placeholders it was read with, for write-back."""
+    """An `Episode` that remembers the placeholders and wrapper it was read with, for write-back."""
 
     placeholders: tuple[str, ...] = PLACEHOLDERS
+    wrapper: tuple[str, str] = WRAPPER
 
 
 # --- layout -----------------------------------------------------------------------------------
@@ -76,6 +93,7 @@ class Layout:
     placeholder: int | None  # the placeholder line; == heading for an empty section
     body: tuple[int, int] | None  # first and last line of our transcript (hash matched)
     provenance: dict[str, Any] | None
+    block: tuple[int, int] | None = None  # `body` with its wrapper lines
 
     @property
     def newline(self) -> str:
@@ -150,35 +168,58 @@ def _parse_toml(path: Path, lines: tuple[str, ...], start: int, end: int) -> dic
         raise EpisodeError(f"{path}: broken TOML front matter: {message}") from exc
 
 
-def _provenance(front_matter: dict[str, Any]) -> dict[str, Any] | None:
+def _provenance(path: Path, front_matter: dict[str, Any]) -> dict[str, Any] | None:
+    """`[extra.transcript]`, checked: a value we cannot read for sure is an error, never a guess."""
     extra = front_matter.get("extra")
     table = extra.get("transcript") if isinstance(extra, dict) else None
-    return table if isinstance(table, dict) else None
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise EpisodeError(f"{path}: [extra] transcript must be a table ([extra.transcript]), not {table!r}")
+    reviewed = table.get("reviewed", False)
+    if not isinstance(reviewed, bool):
+        raise EpisodeError(
+            f"{path}: [extra.transcript] reviewed = {reviewed!r} must be true or false (no quotes); "
+            "left alone until it is fixed"
+        )
+    return table
 
 
-def _find_body(lines: tuple[str, ...], after: int, digest: str) -> tuple[int, int] | None:
-    """Our transcript: the lines whose hash is the recorded one.
+def _find_block(
+    lines: tuple[str, ...], text: list[int], digest: str, wanted: set[str], wrapper: tuple[str, str]
+) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """Our transcript (body, and body with wrapper) when the section is exactly what we wrote.
 
-    It starts at one of the first few text lines of the section (a wrapper line or a note may
-    come before it) and ends at one of the last few (a closing wrapper line may follow).
+    `text` are the section's non-blank lines. Placeholder lines may follow the block (a second
+    placeholder of the original page stays where it was); nothing else may be around it.
     """
-    text_lines = [i for i in range(after + 1, len(lines)) if content(lines[i]).strip()]
-    for s in text_lines[:8]:
-        for e in reversed(text_lines[-4:]):
-            if e < s:
-                continue
-            block = "\n".join(content(line) for line in lines[s : e + 1])
-            if hashlib.sha256(block.encode("utf-8")).hexdigest() == digest:
-                return s, e
-    return None
+    while text and content(lines[text[-1]]).strip() in wanted:
+        text = text[:-1]
+    if not text:
+        return None
+    first, last = text[0], text[-1]
+    opening, closing = wrapper
+    if opening.strip():
+        # exactly the lines write-back puts there: an indent or a space added is an edit too
+        if len(text) < 3 or content(lines[first]) != opening or content(lines[last]) != closing:
+            return None
+        body = (text[1], text[-2])
+    else:
+        body = (first, last)
+    block = "\n".join(content(line) for line in lines[body[0] : body[1] + 1])
+    if hashlib.sha256(block.encode("utf-8")).hexdigest() != digest:
+        return None
+    return body, (first, last)
 
 
-def layout(path: Path, text: str, placeholders: tuple[str, ...] = PLACEHOLDERS) -> tuple[Layout, dict[str, Any]]:
+def layout(
+    path: Path, text: str, placeholders: tuple[str, ...] = PLACEHOLDERS, wrapper: tuple[str, str] = WRAPPER
+) -> tuple[Layout, dict[str, Any]]:
     """The layout of a decoded episode file, and its parsed front matter."""
     lines = tuple(text.split("\n"))
     fm_start, fm_end = _front_matter_bounds(path, lines)
     front_matter = _parse_toml(path, lines, fm_start, fm_end)
-    provenance = _provenance(front_matter)
+    provenance = _provenance(path, front_matter)
 
     heading = None
     visible = _outside_fences(lines, fm_end + 1)
@@ -188,21 +229,26 @@ def layout(path: Path, text: str, placeholders: tuple[str, ...] = PLACEHOLDERS) 
             heading = i
             break
 
-    placeholder = body = None
+    placeholder: int | None = None
+    body: tuple[int, int] | None = None
+    block: tuple[int, int] | None = None
     if heading is not None:
-        wanted = {p.strip() for p in placeholders}
-        in_section = [i for i in visible if i > heading]
-        placeholder = next((i for i in in_section if content(lines[i]).strip() in wanted), None)
-        if placeholder is None and not any(content(lines[i]).strip() for i in range(heading + 1, len(lines))):
+        wanted = {p.strip() for p in placeholders if p.strip()}
+        text_lines = [i for i in range(heading + 1, len(lines)) if content(lines[i]).strip()]
+        if not text_lines:
             placeholder = heading  # an empty section: the transcript goes under the heading
+        elif all(content(lines[i]).strip() in wanted for i in text_lines):
+            placeholder = text_lines[0]  # (a fence around it would be text of its own)
         digest = (provenance or {}).get("transcript_sha256")
-        if isinstance(digest, str):
-            body = _find_body(lines, heading, digest)
-    return Layout(lines, fm_start, fm_end, heading, placeholder, body, provenance), front_matter
+        if isinstance(digest, str) and placeholder is None:
+            ours = _find_block(lines, text_lines, digest, wanted, wrapper)
+            if ours is not None:
+                body, block = ours
+    return Layout(lines, fm_start, fm_end, heading, placeholder, body, provenance, block), front_matter
 
 
 def state_of(lay: Layout) -> str:
-    """Provenance first: a stray placeholder line after our own transcript is not a new job."""
+    """Provenance first: a reviewed transcript stays reviewed even with the placeholder put back."""
     if lay.heading is None:
         return "no-transcript-section"
     if lay.provenance is not None:
@@ -268,6 +314,91 @@ def slug_of(path: Path) -> str:
     return path.parent.name if path.name == "index.md" else path.stem
 
 
+# Names the pipeline uses at the top of transcripts/: an episode keyed so would share them.
+RESERVED = ("audio", "cache", "report.json", ".lock", "README.md")
+
+
+@dataclass(frozen=True)
+class Found:
+    """An episode file and its key, or why it is refused.
+
+    The key names every per-episode file (drafts, sidecars, downloaded audio): the file's path
+    under the episodes folder without `.md` or `/index.md`, so `season-1/pilot.md` and
+    `season-2/pilot.md` never share one, and a flat `episodes/x.md` keeps the key `x`.
+    """
+
+    path: Path
+    key: str
+    error: str | None = None
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def key_problem(key: str) -> str | None:
+    """Why `key` cannot name files under transcripts/, or None."""
+    parts = key.split("/")
+    if any(p in ("", ".", "..") or p.startswith(".") for p in parts):
+        return f"its name {key!r} cannot name a folder (empty, '.' or '..', or hidden); rename the file"
+    if parts[0] in RESERVED:
+        return f"its name {key!r} is taken by the pipeline's own {parts[0]!r} in the transcripts folder; rename the file"
+    if any(ord(c) < 32 or c in "\\\x7f" for c in key):
+        return f"its name {key!r} holds control characters or backslashes; rename the file"
+    return None
+
+
+def _found(candidate: Path, folder: Path | None, base: Path | None) -> Found:
+    lexical = Path(os.path.normpath(candidate.absolute()))
+    if base is not None and _inside(lexical, base):
+        root = base
+    elif folder is not None:
+        root = Path(os.path.normpath(folder.absolute()))
+    else:
+        root = lexical.parent.parent if lexical.name == "index.md" else lexical.parent
+    rel = lexical.relative_to(root).as_posix()
+    key = rel[: -len("/index.md")] if rel.endswith("/index.md") else rel.removesuffix(".md")
+    real = candidate.resolve()
+    if not _inside(real, root.resolve()):
+        return Found(candidate, key, f"{candidate}: a link to {real}, outside {root}; refused")
+    problem = key_problem(key)
+    return Found(candidate, key, f"{candidate}: {problem}" if problem else None)
+
+
+def discover(paths: list[Path], episodes_dir: Path | None = None) -> list[Found]:
+    """Every episode file under `paths` with its key (see `Found`), sorted by path.
+
+    Keys are relative to `episodes_dir` for files inside it, else to the folder named on the
+    command line (a file named alone keys by its slug). Links that lead out of that folder,
+    names that cannot be folder names, and two files with one key are refused, each naming
+    the file.
+    """
+    base = Path(os.path.normpath(Path(episodes_dir).absolute())) if episodes_dir is not None else None
+    found: dict[Path, Found] = {}
+    for given in map(Path, paths):
+        if given.is_dir():
+            for candidate in given.rglob("*.md"):
+                rel = candidate.relative_to(given).parts
+                if candidate.name == "_index.md" or any(p.startswith(".") for p in rel):
+                    continue
+                if candidate.is_file() and _starts_with_front_matter(candidate):
+                    found.setdefault(candidate.resolve(), _found(candidate, given, base))
+        elif given.exists() or given.is_symlink():
+            found.setdefault(given.resolve(), _found(given, None, base))
+        else:
+            raise EpisodeError(f"{given}: no such file or folder")
+    by_key: dict[str, list[Found]] = {}
+    for f in found.values():
+        by_key.setdefault(f.key, []).append(f)
+    out = []
+    for f in found.values():
+        twins = [o.path for o in by_key[f.key] if o is not f]
+        if twins and f.error is None:
+            f = Found(f.path, f.key, f"{f.path}: {twins[0]} has the same name {f.key!r}; rename one of them")
+        out.append(f)
+    return sorted(out, key=lambda f: f.path)
+
+
 def _starts_with_front_matter(path: Path) -> bool:
     try:
         with path.open("rb") as fh:
@@ -282,22 +413,9 @@ def find_episodes(paths: list[Path]) -> list[Path]:
 
     A named file is always returned (load() says what is wrong with it); in folders only
     `.md` files starting with `+++` count, Zola section files `_index.md` and hidden folders
-    are skipped.
+    are skipped. `discover()` adds keys and refuses links out of the folder.
     """
-    found: dict[Path, Path] = {}
-    for path in map(Path, paths):
-        if path.is_dir():
-            for candidate in path.rglob("*.md"):
-                rel = candidate.relative_to(path).parts
-                if candidate.name == "_index.md" or any(p.startswith(".") for p in rel):
-                    continue
-                if candidate.is_file() and _starts_with_front_matter(candidate):
-                    found.setdefault(candidate.resolve(), candidate)
-        elif path.exists():
-            found.setdefault(path.resolve(), path)
-        else:
-            raise EpisodeError(f"{path}: no such file or folder")
-    return sorted(found.values())
+    return [f.path for f in discover(paths)]
 
 
 def read_text(path: Path) -> str:
@@ -315,8 +433,8 @@ def read_text(path: Path) -> str:
         ) from exc
 
 
-def parse(path: Path, text: str, options: Options = Options()) -> LoadedEpisode:
-    lay, front_matter = layout(path, text, options.placeholders)
+def parse(path: Path, text: str, options: Options = Options(), key: str | None = None) -> LoadedEpisode:
+    lay, front_matter = layout(path, text, options.placeholders, options.wrapper)
     extra = front_matter.get("extra", {})
     if not isinstance(extra, dict):
         raise EpisodeError(f"{path}: 'extra' in the front matter must be a table")
@@ -329,7 +447,7 @@ def parse(path: Path, text: str, options: Options = Options()) -> LoadedEpisode:
     body = "\n".join(content(line) for line in lay.lines[lay.fm_end + 1 :])
     return LoadedEpisode(
         path=path,
-        slug=slug_of(path),
+        slug=key or slug_of(path),
         title=str(front_matter.get("title", "")),
         description=str(front_matter.get("description", "")),
         audio_url=url.strip() or None if url else None,
@@ -342,10 +460,14 @@ def parse(path: Path, text: str, options: Options = Options()) -> LoadedEpisode:
         state=state_of(lay),
         text=text,
         placeholders=options.placeholders,
+        wrapper=options.wrapper,
     )
 
 
-def load(path: Path, options: Options = Options()) -> Episode:
-    """Read and parse one episode file; `EpisodeError` (one line, naming the file) if it is bad."""
+def load(path: Path, options: Options = Options(), key: str | None = None) -> Episode:
+    """Read and parse one episode file; `EpisodeError` (one line, naming the file) if it is bad.
+
+    `key` (from `discover`) becomes `Episode.slug`, the name of its files under transcripts/.
+    """
     path = Path(path)
-    return parse(path, read_text(path), options)
+    return parse(path, read_text(path), options, key)

@@ -9,7 +9,9 @@ PipelineError
  │    ├── HumanTranscriptError   the transcript was written or edited by a person
  │    └── ConcurrentEditError    the file changed on disk since it was read
  ├── ConfigError        a bad setting in pyproject.toml or on the command line
- └── LockedError        another run holds the lock
+ ├── LockedError        another run holds the lock
+ ├── PathError          a path that would lead outside its folder
+ └── StorageError       a file could not be written (a full disk, no permission)
 
 Each class's docstring is its message; the argument, when given, says which file or URL.
 """
@@ -60,3 +62,11 @@ class ConfigError(PipelineError):
 
 class LockedError(PipelineError):
     """Another pipeline run is in progress (lock held)"""
+
+
+class PathError(PipelineError):
+    """Refused: the path leads outside its folder"""
+
+
+class StorageError(PipelineError):
+    """Cannot write"""

@@ -9,12 +9,14 @@ speaker changes, the JSON transcript (`version` 1.0.0, segments of `speaker`, `s
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar, Iterator, Sequence
 
 from .files import write_atomic
 from .models import Alignment, Chapter, Word
+from .sanitize import clean, clean_line
 from .timecode import format_timestamp
 
 SENTENCE_END = (".", "?", "!", "…", '."', '?"', '!"')
@@ -42,12 +44,14 @@ def cues(alignment: Alignment, max_chars: int, max_lines: int = 2, label_speaker
     previous_speaker: str | None = None
     for section in alignment.sections:
         for para in section.paragraphs:
-            words = [w for w in para.words if w.text.strip()]
-            changed = para.speaker != previous_speaker
-            previous_speaker = para.speaker
-            opening = f"{para.speaker}: " if (label_speakers and changed and para.speaker) else ""
+            # a newline in a name or a word would end the cue early and start a forged one
+            words = [replace(w, text=clean(w.text)) for w in para.words if clean(w.text).strip()]
+            speaker = clean_line(para.speaker or "") or None
+            changed = speaker != previous_speaker
+            previous_speaker = speaker
+            opening = f"{speaker}: " if (label_speakers and changed and speaker) else ""
             for group, lines in _fill(words, max_chars, max_lines, max_gap, opening):
-                out.append(Cue(group[0].start, group[-1].end, para.speaker, lines, changed))
+                out.append(Cue(group[0].start, group[-1].end, speaker, lines, changed))
                 changed, opening = False, ""
     # Cue times must move forward and every cue must last; overlaps of a millisecond are allowed.
     fixed = []
@@ -122,7 +126,9 @@ class SrtWriter(Writer):
     def render(self, alignment: Alignment, chapters: Sequence[Chapter], title: str | None = None) -> str:
         blocks = []
         for n, c in enumerate(cues(alignment, self.max_chars, label_speakers=True), 1):
-            blocks.append(f"{n}\n{_clock(c.start, ',')} --> {_clock(c.end, ',')}\n" + "\n".join(c.lines))
+            # an arrow in the text would make a reader take the line for a cue's timing line
+            lines = (re.sub(r"-{2,}>", "->", line) for line in c.lines)
+            blocks.append(f"{n}\n{_clock(c.start, ',')} --> {_clock(c.end, ',')}\n" + "\n".join(lines))
         return "\n\n".join(blocks) + "\n" if blocks else ""
 
 
@@ -155,13 +161,14 @@ class ChaptersJsonWriter(Writer):
             start = round(max(0.0, c.start + alignment.offset), 3)
             if alignment.duration and start > alignment.duration:
                 continue
-            if (start, c.title) in seen:
+            chapter_title = clean_line(c.title)
+            if (start, chapter_title) in seen:
                 continue
-            seen.add((start, c.title))
-            entries.append({"startTime": start, "title": c.title})
+            seen.add((start, chapter_title))
+            entries.append({"startTime": start, "title": chapter_title})
         doc: dict[str, object] = {"version": "1.2.0"}
-        if title:
-            doc["title"] = title
+        if title and clean_line(title):
+            doc["title"] = clean_line(title)
         doc["chapters"] = entries
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 

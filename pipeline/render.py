@@ -16,6 +16,7 @@ from typing import Iterable
 
 from .align import Options
 from .models import Alignment, Paragraph, Word
+from .sanitize import clean, clean_line
 from .timecode import format_timestamp
 
 # Labels a diarizer makes up rather than a person's name: shown whole every time.
@@ -38,7 +39,7 @@ def escape(text: str) -> str:
     generators expand them even inside content. Apostrophes and ordinary punctuation stay as
     they are.
     """
-    text = _escape_inline(" ".join(text.split()))
+    text = _escape_inline(clean_line(text))
     # What only means something at the start of a line: a heading, a list item, a thematic break.
     text = re.sub(r"^#", r"\\#", text)
     text = re.sub(r"^([-+])(?=[\s-]|$)", r"\\\1", text)
@@ -48,7 +49,7 @@ def escape(text: str) -> str:
 
 
 def _escape_inline(text: str) -> str:
-    text = text.replace("\\", "\\\\")
+    text = clean(text).replace("\\", "\\\\")
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = re.sub(r"([*_`\[\]|~])", r"\\\1", text)
     text = re.sub(r"\{(?=[{%#])", "&#123;", text)

@@ -27,13 +27,14 @@ from .errors import PipelineError
 from .files import write_atomic
 from .flags import KINDS, Flag, WordIndex, clock, heading_id
 from .models import Alignment, Episode, Transcript, Word, transcript_from_dict
+from .sanitize import clean
 from .workspace import Workspace
 
 # --- the page -----------------------------------------------------------------------------------
 
 
 def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(clean(str(text)), quote=True)
 
 
 def _t(seconds: float) -> str:
@@ -171,10 +172,9 @@ def audio_source(episode: Episode, page: Path, workspace: Workspace) -> str | No
 
 def _episodes_by_slug(episodes_dir: Path, options: episodes.Options, wanted: set[str]) -> dict[str, Episode]:
     found: dict[str, Episode] = {}
-    for path in episodes.find_episodes([episodes_dir]):
-        if episodes.slug_of(path) in wanted:
-            episode = episodes.load(path, options)
-            found[episode.slug] = episode
+    for f in episodes.discover([episodes_dir], episodes_dir):
+        if f.key in wanted and not f.error:
+            found[f.key] = episodes.load(f.path, options, key=f.key)
     return found
 
 

@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from . import (
     align,
@@ -28,7 +31,7 @@ from . import (
     writeback,
 )
 from .config import Settings
-from .errors import EpisodeError, PipelineError
+from .errors import ConfigError, EpisodeError, PipelineError
 from .files import write_atomic
 from .models import Alignment, Audio, Episode, Transcript, transcript_to_dict
 from .executors import Computed, Result
@@ -132,7 +135,8 @@ def commit(episode: Episode, computed: Computed, settings: Settings) -> Outcome:
     for warning in alignment.warnings:
         log.warning("%s: %s", episode.path, warning)
     body = render.render_markdown(alignment, settings.align)
-    save_drafts(episode, transcript, alignment, body, settings.workspace)
+    if not settings.writeback.dry_run:  # a dry run writes nothing but the download and decode caches
+        save_drafts(episode, transcript, alignment, body, settings.workspace)
     result = write_back(episode, body, alignment.offset, computed.audio_sha256, settings)
     log.info("%s: %s", episode.path, result.message)
     return Outcome(episode.slug, str(episode.path), result.action, transcript.duration,
@@ -164,26 +168,64 @@ def select(
     paths: Sequence[Path], settings: Settings, only: Sequence[str] = (), limit: int | None = None,
     retry_failed: bool = False,
 ) -> tuple[list[Episode], list[Outcome]]:
-    """The episodes to work on, and outcomes for files that failed to load."""
+    """The episodes to work on, and outcomes for files that failed to load or were refused."""
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be at least 1, not {limit}")
+    found = episodes.discover(list(paths), settings.episodes_dir)
+    wanted = wanted_keys(found, only, paths)
     chosen: list[Episode] = []
     failures: list[Outcome] = []
     previously_failed = set(settings.workspace.last_failures())
-    for path in episodes.find_episodes(list(paths)):
+    for f in found:
+        if wanted is not None and f.key not in wanted:
+            continue
+        if retry_failed and f.key not in previously_failed:
+            continue
+        if f.error:
+            failures.append(Outcome(f.key, str(f.path), "failed", error=f.error))
+            continue
         try:
-            episode = episodes.load(path, settings.episodes)
+            episode = episodes.load(f.path, settings.episodes, key=f.key)
         except PipelineError as exc:
-            failures.append(Outcome(episodes.slug_of(path), str(path), "failed", error=str(exc)))
-            continue
-        if only and episode.slug not in only:
-            continue
-        if retry_failed and episode.slug not in previously_failed:
+            failures.append(Outcome(f.key, str(f.path), "failed", error=str(exc)))
             continue
         if episode.state == "no-transcript-section":
-            failures.append(Outcome(episode.slug, str(path), "failed", error=str(EpisodeError(
-                f"{path}: no '## Transcript' heading, so no place for a transcript"))))
+            failures.append(Outcome(episode.slug, str(f.path), "failed", error=str(EpisodeError(
+                f"{f.path}: no '## Transcript' heading, so no place for a transcript"))))
         elif needs_work(episode, settings):
             chosen.append(episode)
     return chosen[:limit] if limit is not None else chosen, failures
+
+
+def wanted_keys(found: Sequence[episodes.Found], only: Sequence[str], paths: Sequence[Path]) -> set[str] | None:
+    """The keys `--only` names: a key, or a file's plain name when only one file has it.
+
+    A name that matches nothing, or several files, is a usage error, not "nothing to do".
+    """
+    if not only:
+        return None
+    keys: set[str] = set()
+    for name in only:
+        match = [f.key for f in found if f.key == name.strip("/")] or \
+            [f.key for f in found if episodes.slug_of(f.path) == name]
+        if not match:
+            where = ", ".join(map(str, paths))
+            raise ConfigError(f"--only {name}: no episode of that name under {where}")
+        if len(match) > 1:
+            raise ConfigError(f"--only {name}: several episodes have that name ({', '.join(match)}); "
+                              "give its path under the episodes folder")
+        keys.update(match)
+    return keys
+
+
+def check_selection(
+    paths: Sequence[Path], settings: Settings, only: Sequence[str] = (), limit: int | None = None
+) -> None:
+    """Nonsense selections are usage errors before anything is locked or written."""
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be at least 1, not {limit}")
+    if only:
+        wanted_keys(episodes.discover(list(paths), settings.episodes_dir), only, paths)
 
 
 def run_batch(
@@ -202,11 +244,14 @@ def run_batch(
             on_outcome(outcome)
 
     ws = settings.workspace
-    with ws.lock():
+    dry_run = settings.writeback.dry_run
+    check_selection(paths, settings, only, limit)
+    with ws.lock(leave_nothing=dry_run):
         chosen, failures = select(paths, settings, only, None, retry_failed)
         chosen = executors.shard(chosen, settings.executor.shard)
         chosen = chosen[:limit] if limit is not None else chosen
-        ws.sweep([e.path for e in chosen])
+        if not dry_run:
+            ws.sweep(chosen)
         for failure in failures:
             log.error("%s", failure.error)
             record(failure)
@@ -217,20 +262,29 @@ def run_batch(
             _parallel(chosen, settings, record)
         report = Report("download" if download_only else "transcribe", started, _now(),
                         tuple(outcomes))
-        if not download_only:
-            ws.write_report(report)
+        if not download_only and not dry_run:
+            try:
+                ws.write_report(report)
+            except PipelineError as exc:
+                log.error("%s", exc)  # the summary is still printed
     return report
 
 
 def _serial(chosen: Sequence[Episode], settings: Settings, download_only: bool,
             record: Callable[[Outcome], None]) -> None:
-    with download.Downloader(settings.download, settings.workspace.audio_dir) as downloader, \
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="download") as pool:
-        pending: list[Future[Audio]] = []
-        for i, episode in enumerate(chosen):
-            while len(pending) <= i + 1 and len(pending) < len(chosen):
-                pending.append(pool.submit(fetch, chosen[len(pending)], settings, downloader))
-            record(_one(episode, pending[i], settings, download_only))
+    with download.Downloader(settings.download, settings.workspace.audio_dir) as downloader:
+        prefetch = _Prefetch()
+        try:
+            pending: list[Future[Audio]] = []
+            for i, episode in enumerate(chosen):
+                while len(pending) <= i + 1 and len(pending) < len(chosen):
+                    pending.append(prefetch.submit(fetch, chosen[len(pending)], settings, downloader))
+                record(_one(episode, pending[i], settings, download_only))
+        finally:
+            # Ctrl-C or the end: the download thread stops at its next chunk, and nobody
+            # waits for it (a daemon thread), so the lock is released now.
+            downloader.cancel()
+            prefetch.close()
 
 
 def _parallel(chosen: Sequence[Episode], settings: Settings, record: Callable[[Outcome], None]) -> None:
@@ -274,12 +328,41 @@ def _threads(chosen: Sequence[Episode], settings: Settings, done: executors.Done
     n = min(settings.executor.workers, len(chosen)) or 1
     shared = divided(settings, n)
     progress = executors.Progress(len(chosen), n)
-    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="episode") as pool:
+    pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="episode")
+    try:
         futures = {pool.submit(work, episode, shared): i for i, episode in enumerate(chosen)}
         for future in as_completed(futures):
             result = future.result()
             progress.finished(result.error is not None)
             done(futures[future], result)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # Ctrl-C: no episode not yet begun starts
+
+
+class _Prefetch:
+    """One download at a time on a daemon thread, so that Ctrl-C never waits for a transfer."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.Queue[tuple[Future[Audio], Callable[..., Audio], tuple[Any, ...]] | None] = queue.Queue()
+        threading.Thread(target=self._work, name="download", daemon=True).start()
+
+    def submit(self, fn: Callable[..., Audio], *args: Any) -> Future[Audio]:
+        future: Future[Audio] = Future()
+        self.jobs.put((future, fn, args))
+        return future
+
+    def close(self) -> None:
+        self.jobs.put(None)
+
+    def _work(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            future, fn, args = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting episode
+                future.set_exception(exc)
 
 
 def _one(episode: Episode, audio_future: Future[Audio], settings: Settings, download_only: bool) -> Outcome:

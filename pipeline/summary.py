@@ -10,6 +10,7 @@ import click
 from . import episodes
 from .config import Settings
 from .errors import PipelineError
+from .sanitize import clean_line
 from .timecode import format_timestamp
 from .workspace import Report
 
@@ -46,8 +47,8 @@ def print_report(report: Report, settings: Settings) -> None:
         click.echo("Nothing to do: no pending episodes.")
         return
     rows = [
-        [o.slug, o.state, _clock(o.audio_seconds) if o.audio_seconds else "-", f"{o.seconds:.1f}s",
-         _short(o.error or "; ".join(o.warnings) or "")]
+        [clean_line(o.slug), o.state, _clock(o.audio_seconds) if o.audio_seconds else "-", f"{o.seconds:.1f}s",
+         _short(clean_line(o.error or "; ".join(o.warnings) or ""))]
         for o in report.outcomes
     ]
     click.echo(_table(rows, ["episode", "state", "audio", "took", "warnings / error"]))
@@ -59,11 +60,14 @@ def print_report(report: Report, settings: Settings) -> None:
 def print_status(paths: Sequence[Path], settings: Settings) -> int:
     failures = settings.workspace.last_failures()
     rows = []
-    for path in episodes.find_episodes(list(paths)):
+    for found in episodes.discover(list(paths), settings.episodes_dir):
+        path = found.path
         try:
-            ep = episodes.load(path, settings.episodes)
+            if found.error:
+                raise PipelineError(found.error)
+            ep = episodes.load(path, settings.episodes, key=found.key)
         except PipelineError as exc:
-            rows.append([episodes.slug_of(path), "unreadable", str(exc)])
+            rows.append([clean_line(found.key), "unreadable", _short(clean_line(str(exc)))])
             continue
         state = STATE_TEXT.get(ep.state, ep.state)
         detail = ""
@@ -71,7 +75,7 @@ def print_status(paths: Sequence[Path], settings: Settings) -> int:
             state = "no audio URL"
         elif ep.slug in failures and ep.state == "pending":
             state, detail = "failed", failures[ep.slug]
-        rows.append([ep.slug, state, detail or str(path)])
+        rows.append([clean_line(ep.slug), state, clean_line(detail or str(path))])
     if not rows:
         click.echo(f"No episode files under {', '.join(map(str, paths))}.")
         return 0

@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 
 CACHE_VERSION = 1  # bump when engine output changes for the same inputs
 # Options that do not change the transcript (the prompt itself is in the key instead): how the
-# work is spread over cores and over episodes transcribed at once.
-_NOT_IN_KEY = {"threads", "concurrency"}
+# work is spread over cores and over episodes transcribed at once, and the engine's time budget.
+_NOT_IN_KEY = {"threads", "concurrency", "engine_budget_min", "engine_budget_factor"}
 
 
 def cache_key(audio_sha256: str, options: Options, prompt: str | None) -> str:

@@ -7,15 +7,20 @@
     report.json                                     the last batch's outcomes
     .lock                                           held while a batch runs
 
-No other module builds a path inside the folder; each asks its `Workspace` for it.
+No other module builds a path inside the folder; each asks its `Workspace` for it. `<slug>` is
+the episode's key (`episodes.Found`): its path under the episodes folder, so it may hold
+folders (`season-1/pilot`). Every path is confined to the folder: a key with `..`, or a link
+that leads out, is refused with a `PathError`.
 """
 
 from __future__ import annotations
 
 import fcntl
+import glob
 import json
 import logging
 import os
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -23,16 +28,19 @@ from pathlib import Path
 from typing import Any
 
 from .download import AUDIO_EXTS
-from .errors import LockedError
-from .files import write_atomic
+from .episodes import key_problem
+from .errors import LockedError, PathError, PipelineError
+from .files import TEMP_NAME, confined, storage_error, write_atomic
+from .models import Episode
 
 log = logging.getLogger("pipeline")
 
 TRANSCRIPT_MD = "transcript.md"
 WHISPER_JSON = "whisper.json"
 REVIEW_PAGE = "review.html"
-# What a killed run can leave behind: write_atomic's temp files, audio.prepare's partial wav.
-_LEFTOVERS = (".tmp", ".partial.wav")
+# What a killed run can leave behind: write_atomic's temp files (files.TEMP_NAME) and
+# audio.prepare's partial wav. Nothing else is ever removed.
+_PARTIAL_WAV = re.compile(r"^[0-9a-f]{64}\.partial\.wav$")
 
 
 @dataclass(frozen=True)
@@ -84,8 +92,11 @@ class Workspace:
         return self.root / ".lock"
 
     def drafts(self, slug: str) -> Path:
-        """The folder of one episode's drafts and sidecar files."""
-        return self.root / slug
+        """The folder of one episode's drafts and sidecar files; PathError if it would escape."""
+        problem = key_problem(slug)
+        if problem:
+            raise PathError(f"{self.root}: episode {problem}")
+        return confined(self.root, slug)
 
     def transcript_md(self, slug: str) -> Path:
         return self.drafts(slug) / TRANSCRIPT_MD
@@ -97,46 +108,85 @@ class Workspace:
         return self.drafts(slug) / REVIEW_PAGE
 
     def transcribed_slugs(self) -> list[str]:
-        return sorted(p.parent.name for p in self.root.glob(f"*/{WHISPER_JSON}"))
+        found = (p.parent.relative_to(self.root).as_posix() for p in self.root.glob(f"**/{WHISPER_JSON}"))
+        return sorted(slug for slug in found if not key_problem(slug))
 
     def local_audio(self, slug: str) -> Path | None:
         """The downloaded copy of an episode's audio, when there is one."""
         for ext in AUDIO_EXTS:
-            path = self.audio_dir / f"{slug}{ext}"
+            try:
+                path = confined(self.audio_dir, f"{slug}{ext}")
+            except PathError:
+                return None
             if path.is_file():
                 return path
         return None
 
     @contextmanager
-    def lock(self) -> Iterator[None]:
-        """One run at a time per transcripts folder; the OS drops the lock if we are killed."""
-        self.root.mkdir(parents=True, exist_ok=True)
+    def lock(self, leave_nothing: bool = False) -> Iterator[None]:
+        """One run at a time per transcripts folder; the OS drops the lock if we are killed.
+
+        `leave_nothing` (a dry run): a lock file or folders this run created are removed again.
+        """
+        made = [p for p in (self.root, *self.root.absolute().parents) if not p.exists()]
         path = self.lock_path
-        with path.open("a+") as fh:
+        existed = path.exists()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fh = path.open("a+")
+        except OSError as exc:
+            raise storage_error(path, exc) from exc
+        with fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 fh.seek(0)
                 holder = fh.read().strip() or "unknown"
                 raise LockedError(f"{path} is held by process {holder}; try again when it finishes") from None
-            fh.seek(0)
-            fh.truncate()
-            fh.write(str(os.getpid()))
-            fh.flush()
+            try:
+                fh.seek(0)
+                fh.truncate()
+                fh.write(str(os.getpid()))
+                fh.flush()
+            except OSError:
+                pass  # a full disk: the lock holds all the same, only the holder's pid is missing
             try:
                 yield
             finally:
                 fh.seek(0)
                 fh.truncate()
+                if leave_nothing and not existed:
+                    path.unlink(missing_ok=True)
+                    for folder in made:
+                        try:
+                            folder.rmdir()  # only while empty
+                        except OSError:
+                            break
 
-    def sweep(self, episode_files: Sequence[Path]) -> None:
-        """Remove temp files a killed run left behind; we hold the lock, so none is in use."""
-        stale = [p for p in self.root.rglob("*") if p.is_file() and p.name.endswith(_LEFTOVERS)]
-        for episode_file in episode_files:
-            stale += episode_file.parent.glob(f".{episode_file.name}.*.tmp")
+    def sweep(self, chosen: Sequence[Episode]) -> None:
+        """Remove temp files a killed run left behind; we hold the lock, so none is in use.
+
+        Only names the pipeline makes, only in folders it owns: the audio and decode caches, the
+        chosen episodes' draft folders, and beside the chosen episode files (write-back's temp
+        file). A person's `notes.tmp`, even in those folders, is not ours and stays.
+        """
+        stale: list[Path] = []
+        for folder in (self.audio_dir, self.cache_dir):
+            if folder.is_dir() and not folder.is_symlink():
+                stale += [p for p in folder.rglob("*") if TEMP_NAME.match(p.name) or _PARTIAL_WAV.match(p.name)]
+        for episode in chosen:
+            try:
+                drafts = self.drafts(episode.slug)
+            except PipelineError:
+                continue
+            if drafts.is_dir():
+                stale += [p for p in drafts.iterdir() if TEMP_NAME.match(p.name)]
+            stale += [p for p in episode.path.parent.glob(f".{glob.escape(episode.path.name)}.*.tmp")
+                      if TEMP_NAME.match(p.name)]
         for path in stale:
-            log.debug("removing %s, left by an interrupted run", path)
-            path.unlink(missing_ok=True)
+            if path.is_file() and not path.is_symlink():
+                log.debug("removing %s, left by an interrupted run", path)
+                path.unlink(missing_ok=True)
 
     def write_report(self, report: Report) -> None:
         write_atomic(self.report_path, json.dumps(asdict(report), indent=1))

@@ -40,8 +40,8 @@ from .models import Episode
 
 @dataclass(frozen=True)
 class Options:
-    wrapper_open: str = '<div class="transcript">'
-    wrapper_close: str = "</div>"
+    """The wrapper around the transcript is `episodes.Options`': the parser must recognise it."""
+
     force: bool = False
     dry_run: bool = False
 
@@ -164,32 +164,11 @@ def with_provenance(
 # --- the transcript block ---------------------------------------------------------------------
 
 
-def _text_lines(lines: list[str] | tuple[str, ...], start: int, stop: int, step: int) -> int | None:
-    for i in range(start, stop, step):
-        if content(lines[i]).strip():
-            return i
-    return None
-
-
-def _old_block(lay: Layout, options: Options) -> tuple[int, int]:
-    """Our previous transcript and, when they are the configured ones, its wrapper lines."""
-    assert lay.body is not None and lay.heading is not None
-    first, last = lay.body
-    if options.wrapper_open:
-        before = _text_lines(lay.lines, first - 1, lay.heading, -1)
-        after = _text_lines(lay.lines, last + 1, len(lay.lines), 1)
-        if before is not None and after is not None \
-                and content(lay.lines[before]).strip() == options.wrapper_open.strip() \
-                and content(lay.lines[after]).strip() == options.wrapper_close.strip():
-            first, last = before, after
-    return first, last
-
-
-def _block(body: str, options: Options) -> list[str]:
+def _block(body: str, wrapper: tuple[str, str]) -> list[str]:
     lines = body.split("\n")
-    if not options.wrapper_open:
+    if not wrapper[0]:
         return lines
-    return [options.wrapper_open, "", *lines, "", options.wrapper_close]
+    return [wrapper[0], "", *lines, "", wrapper[1]]
 
 
 def _put_block(lay: Layout, block: list[str], first: int, last: int, empty_section: bool) -> list[str]:
@@ -205,15 +184,24 @@ def _put_block(lay: Layout, block: list[str], first: int, last: int, empty_secti
     return lines[:first] + inserted + lines[last + 1 :]
 
 
-def _provenance(given: dict[str, Any], body: str) -> dict[str, Any]:
+def _provenance(given: dict[str, Any], body: str, old: dict[str, Any] | None) -> dict[str, Any]:
+    """Our keys set from `given`; keys a person added to the table (`author = ...`) kept, in place."""
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    table: dict[str, Any] = {k: given[k] for k in ("engine", "model") if given.get(k) is not None}
-    table["generated"] = given.get("generated") or now
+    ours: dict[str, Any] = {k: given[k] for k in ("engine", "model") if given.get(k) is not None}
+    ours["generated"] = given.get("generated") or now
     if given.get("audio_sha256") is not None:
-        table["audio_sha256"] = given["audio_sha256"]
-    table["transcript_sha256"] = sha256_text(body)
-    table["reviewed"] = False
-    table.update({k: v for k, v in given.items() if k not in _OWN_KEYS and v is not None})
+        ours["audio_sha256"] = given["audio_sha256"]
+    ours["transcript_sha256"] = sha256_text(body)
+    ours["reviewed"] = False
+    ours.update({k: v for k, v in given.items() if k not in _OWN_KEYS and v is not None})
+    owned = set(_OWN_KEYS) | set(given)
+    table: dict[str, Any] = {}
+    for key, value in (old or {}).items():
+        if key in ours:
+            table[key] = ours[key]
+        elif key not in owned:
+            table[key] = value
+    table.update({k: v for k, v in ours.items() if k not in table})
     return table
 
 
@@ -244,26 +232,27 @@ def write(episode: Episode, body: str, provenance: dict[str, Any], options: Opti
     """Put `body` (rendered markdown, no wrapper) into the episode file, or say why not."""
     path = episode.path
     placeholders = getattr(episode, "placeholders", episodes.PLACEHOLDERS)
-    lay, front_matter = episodes.layout(path, episode.text, placeholders)
+    wrapper = getattr(episode, "wrapper", episodes.WRAPPER)
+    lay, front_matter = episodes.layout(path, episode.text, placeholders, wrapper)
     state = episodes.state_of(lay)
     new_body = canonical(body)
     if not new_body:
         raise WritebackError(f"{path}: the transcript is empty; nothing written")
-    table = _provenance(provenance, new_body)
+    table = _provenance(provenance, new_body, lay.provenance)
 
     if state == "generated":
-        assert lay.body is not None and lay.provenance is not None
+        assert lay.body is not None and lay.block is not None and lay.provenance is not None
         old_body = "\n".join(content(x) for x in lay.lines[lay.body[0] : lay.body[1] + 1])
         same = old_body == new_body and _without_time(lay.provenance) == _without_time(_roundtrip(table))
         if same and not options.force:
             return WriteResult(path, "unchanged", "", f"{path}: unchanged (same transcript already written)")
-        first, last = _old_block(lay, options)
-        lines = _put_block(lay, _block(new_body, options), first, last, empty_section=False)
+        first, last = lay.block
+        lines = _put_block(lay, _block(new_body, wrapper), first, last, empty_section=False)
         what = "regenerated (replaced the pipeline's own unreviewed transcript)"
     elif state == "pending":
         assert lay.placeholder is not None
         empty = lay.placeholder == lay.heading
-        lines = _put_block(lay, _block(new_body, options), lay.placeholder, lay.placeholder, empty)
+        lines = _put_block(lay, _block(new_body, wrapper), lay.placeholder, lay.placeholder, empty)
         what = "transcript written"
     else:
         _refuse(path, state)
@@ -271,7 +260,7 @@ def write(episode: Episode, body: str, provenance: dict[str, Any], options: Opti
 
     lines = with_provenance(path, lines, lay, front_matter, table)
     new_text = "\n".join(lines)
-    _check_recognisable(path, new_text, placeholders)
+    _check_recognisable(path, new_text, placeholders, wrapper)
     diff = _diff(path, episode.text, new_text)
     count = new_body.count("\n") + 1
     if options.dry_run:
@@ -280,18 +269,18 @@ def write(episode: Episode, body: str, provenance: dict[str, Any], options: Opti
     return WriteResult(path, "written", diff, f"{path}: {what} ({count} lines)")
 
 
-def _check_recognisable(path: Path, text: str, placeholders: tuple[str, ...]) -> None:
+def _check_recognisable(path: Path, text: str, placeholders: tuple[str, ...], wrapper: tuple[str, str]) -> None:
     """What we write must read back as our own transcript, or a rerun could not replace it."""
-    lay, _ = episodes.layout(path, text, placeholders)
+    lay, _ = episodes.layout(path, text, placeholders, wrapper)
     if episodes.state_of(lay) != "generated":
         raise WritebackError(f"{path}: the written transcript would not be recognised; nothing written")
 
 
-def approve(path: Path) -> None:
+def approve(path: Path, options: episodes.Options = episodes.Options()) -> None:
     """Mark the generated transcript reviewed, so that no later run replaces it."""
     path = Path(path)
     text = episodes.read_text(path)
-    lay, front_matter = episodes.layout(path, text)
+    lay, front_matter = episodes.layout(path, text, options.placeholders, options.wrapper)
     state = episodes.state_of(lay)
     if state == "reviewed":
         return
@@ -305,16 +294,17 @@ def approve(path: Path) -> None:
 def transcript_body(episode: Episode, options: Options = Options()) -> str | None:
     """The transcript text in the file (between the wrapper lines), None when there is none."""
     placeholders = getattr(episode, "placeholders", episodes.PLACEHOLDERS)
-    lay, _ = episodes.layout(episode.path, episode.text, placeholders)
+    wrapper = getattr(episode, "wrapper", episodes.WRAPPER)
+    lay, _ = episodes.layout(episode.path, episode.text, placeholders, wrapper)
     state = episodes.state_of(lay)
     if lay.heading is None or state == "pending":
         return None
     if lay.body is not None:
         return "\n".join(content(x) for x in lay.lines[lay.body[0] : lay.body[1] + 1])
     section = [content(x) for x in lay.lines[lay.heading + 1 :]]
-    if options.wrapper_open:
-        opens = [i for i, x in enumerate(section) if x.strip() == options.wrapper_open.strip()]
-        closes = [i for i, x in enumerate(section) if x.strip() == options.wrapper_close.strip()]
+    if wrapper[0]:
+        opens = [i for i, x in enumerate(section) if x.strip() == wrapper[0].strip()]
+        closes = [i for i, x in enumerate(section) if x.strip() == wrapper[1].strip()]
         if opens and closes and closes[-1] > opens[0]:
             section = section[opens[0] + 1 : closes[-1]]
     return canonical("\n".join(section)) or None

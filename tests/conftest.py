@@ -103,16 +103,17 @@ def _model_guard(load: Any, what: str) -> Any:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def fakes_registered() -> Iterator[None]:
-    """`engine = "fake"` and `diarizer = "fake"` work in every test, CLI runs in-process included."""
+def fakes_registered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """`engine = "fake"` and `diarizer = "fake"` work in every test, CLI runs in-process included,
+    and in child processes that call `fakes.register()`."""
     from pipeline import engines, speakers
     from pipeline.engines.base import Engine
 
     saved = Engine.__init__, speakers._encoder
-    engines.ENGINES[fakes.NAME] = fakes.FakeEngine
-    speakers.DIARIZERS[fakes.NAME] = fakes.diarize
+    os.environ[fakes.ENV] = str(tmp_path_factory.mktemp("fakes-heard"))
+    fakes.register()
     Engine.__init__ = _model_guard(Engine.__init__, "a real Whisper model")  # type: ignore[method-assign]
     speakers._encoder = _model_guard(speakers._encoder, "the speaker encoder")
     yield
     Engine.__init__, speakers._encoder = saved  # type: ignore[method-assign]
-    del engines.ENGINES[fakes.NAME], speakers.DIARIZERS[fakes.NAME]
+    del engines.ENGINES[fakes.NAME], speakers.DIARIZERS[fakes.NAME], os.environ[fakes.ENV]

@@ -9,11 +9,18 @@ that mishandles the words, their times or their speakers shows it in what it wri
 The engine lays each spoken line's words over the line's span in proportion to their length,
 the way Whisper's word timestamps fall; the diarizer gives each word the voice whose line holds
 the word's middle. conftest.py registers both as "fake": `engine = "fake"`, `diarizer = "fake"`.
+
+Other processes can use them too: conftest sets PIPELINE_FAKES_DIR, where `remember` also files
+each truth, and a child process (or a Ray worker's setup hook) calls `fakes.register()` with
+tests/ on its path.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
+import os
 import tempfile
 import wave
 from collections.abc import Sequence
@@ -27,6 +34,7 @@ from pipeline.lab import synth
 from pipeline.models import Segment, Transcript, Word
 
 NAME = "fake"
+ENV = "PIPELINE_FAKES_DIR"  # where `remember` files each truth for other processes
 PROBABILITY = 0.9
 # mp3 frames pad the end a little; more than this and it is not the audio the truth describes.
 DURATION_SLACK_S = 0.2
@@ -40,17 +48,41 @@ def fingerprint(wav_path: Path) -> str:
         return hashlib.sha256(w.readframes(w.getnframes())).hexdigest()
 
 
+def register() -> None:
+    """Make "fake" an engine and a diarizer in this process."""
+    from pipeline import engines, speakers
+
+    engines.ENGINES[NAME] = FakeEngine
+    speakers.DIARIZERS[NAME] = diarize
+
+
 def remember(audio_path: Path, truth: synth.Truth) -> None:
     """Let the fakes hear `audio_path` (any format `audio.prepare` reads) as `truth` says."""
     with tempfile.TemporaryDirectory() as tmp:
-        _heard[fingerprint(audio.prepare(audio_path, tmp).path)] = truth
+        key = fingerprint(audio.prepare(audio_path, tmp).path)
+    _heard[key] = truth
+    if os.environ.get(ENV):
+        (Path(os.environ[ENV]) / f"{key}.json").write_text(json.dumps(dataclasses.asdict(truth)))
 
 
 def truth_of(wav_path: Path) -> synth.Truth:
-    truth = _heard.get(fingerprint(wav_path))
-    if truth is None:
+    key = fingerprint(wav_path)
+    if key not in _heard and os.environ.get(ENV):
+        filed = Path(os.environ[ENV]) / f"{key}.json"
+        if filed.is_file():
+            _heard[key] = _truth_from_dict(json.loads(filed.read_text()))
+    if key not in _heard:
         raise AudioError(f"{wav_path}: the fake engine never heard this audio (tests/fakes.py: remember)")
-    return truth
+    return _heard[key]
+
+
+def _truth_from_dict(data: dict[str, Any]) -> synth.Truth:
+    return synth.Truth(
+        lines=tuple(synth.Line(**line) for line in data["lines"]),
+        chapters=tuple((title, start) for title, start in data["chapters"]),
+        music=tuple((a, b) for a, b in data["music"]),
+        silence=tuple((a, b) for a, b in data["silence"]),
+        duration=data["duration"], extra=data["extra"])
 
 
 def words_of(line: synth.Line) -> tuple[Word, ...]:

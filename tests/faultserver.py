@@ -35,6 +35,7 @@ class Fault:
     drop_after: int | None = None  # close the connection after this many body bytes
     pause_after: int | None = None  # stall `pause` seconds after this many body bytes
     pause: float = 0.0
+    drip: float = 0.0  # send the body one byte at a time, this many seconds apart
     ignore_range: bool = False  # answer 200 and the whole body to a Range request
     content_length: int | None = None  # announce this Content-Length instead of the true one;
     # -1: announce none and end the body by closing the connection (as HTTP/1.0 servers do)
@@ -154,6 +155,15 @@ class _Handler(BaseHTTPRequestHandler):
             return
         cut = len(body) if fault.drop_after is None else min(fault.drop_after, len(body))
         sent, paused = 0, fault.pause_after is None
+        while sent < cut and fault.drip:
+            try:
+                self.wfile.write(body[sent : sent + 1])
+                self.wfile.flush()
+            except OSError:
+                return  # the client gave up on us
+            sent += 1
+            if self.server.owner.stopping.wait(fault.drip):
+                return
         while sent < cut:
             if not paused and sent + 8192 > fault.pause_after:  # type: ignore[operator]
                 stop = min(fault.pause_after, cut)  # type: ignore[type-var]

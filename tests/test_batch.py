@@ -130,7 +130,7 @@ def test_broken_episode_fails_alone_and_is_reported(tmp_path, media, server, cap
 def test_audio_the_engine_cannot_hear_fails_that_episode_with_its_name(tmp_path, media, server):
     other = synth.synthesize(synth.load_script("demo"), media[0] / "unheard.mp3", seed=1)
     assert other.duration == media[2].duration  # the same words; only the noise between them differs
-    good, unheard = site(tmp_path, media, f"{server}/demo.mp3", slugs=("good", "unheard"))
+    _, unheard = site(tmp_path, media, f"{server}/demo.mp3", slugs=("good", "unheard"))
     unheard.write_text(unheard.read_text().replace("/demo.mp3", "/unheard.mp3"))
 
     result = cli("transcribe", "--transcripts-dir", "out", cwd=tmp_path)

@@ -100,7 +100,7 @@ def test_approve_marks_a_generated_transcript_reviewed(tmp_path):
     meta = tomllib.loads(path.read_text().split("+++")[1])["extra"]["transcript"]
     assert meta["reviewed"] is True
     assert "reviewed" in cli("status", cwd=tmp_path).stdout
-    assert cli("approve", "nope", cwd=tmp_path).exit_code == 1
+    assert cli("approve", "nope", cwd=tmp_path).exit_code == 2  # a usage error, naming it
 
 
 def test_unknown_command_and_bad_flag_exit_2(tmp_path):

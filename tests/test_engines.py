@@ -14,7 +14,7 @@ import pytest
 from pipeline import audio
 from pipeline.engines import base, ct2_to_whisper
 from pipeline.models import Segment, Word
-from pipeline.engines import Options, get_engine
+from pipeline.engines import ENGINES, Options
 
 
 def norm_words(words) -> list[str]:
@@ -40,12 +40,12 @@ def prepared(shared_audio, tmp_path_factory) -> dict[str, audio.Prepared]:
 @pytest.fixture(scope="module")
 def faster():
     # sequential decoding, as openai-whisper does: the comparison is of weights, not of chunking
-    return get_engine(Options(engine="faster-whisper", batch_size=0))
+    return ENGINES["faster-whisper"](Options(engine="faster-whisper", batch_size=0))  # in-process: inspected
 
 
 @pytest.fixture(scope="module")
 def reference():
-    return get_engine(Options(engine="openai-whisper"))
+    return ENGINES["openai-whisper"](Options(engine="openai-whisper"))
 
 
 @pytest.fixture(scope="module")

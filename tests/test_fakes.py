@@ -3,14 +3,19 @@ cache, and `speakers.diarize()` with its cache and names, the fakes standing in 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import fakes
+from conftest import REPO
 from pipeline import audio, engines, episodes, speakers
 from pipeline import transcribe as tr
 from pipeline.lab import synth
+from pipeline.lab.serve import serve
 from pipeline.errors import AudioError, ConfigError
 
 OPTIONS = engines.Options(engine=fakes.NAME)
@@ -59,7 +64,7 @@ def test_a_second_transcription_comes_from_the_cache(spoken, tmp_path, monkeypat
 
 
 def test_diarize_names_the_voices_from_the_front_matter_and_caches_the_labels(spoken, tmp_path, monkeypatch):
-    folder, script, truth = spoken
+    folder, _, truth = spoken
     cache = tmp_path / "cache"
     transcript = tr.transcribe(folder / "demo.mp3", OPTIONS, cache)
     wav = audio.prepare(folder / "demo.mp3", cache).path
@@ -83,3 +88,18 @@ def test_an_unknown_diarizer_is_a_config_error(spoken, tmp_path):
     wav = audio.prepare(folder / "demo.mp3", tmp_path).path
     with pytest.raises(ConfigError, match="diarizer 'nobody' \\(known: resemblyzer, fake\\)"):
         speakers.diarize(transcript, wav, None, speakers.Options(diarizer="nobody"), tmp_path)
+
+
+def test_a_child_process_hears_what_this_one_remembered(spoken, tmp_path):
+    # For runs in other processes (a real CLI process, a Ray worker): register(), then the
+    # truths that remember() filed under PIPELINE_FAKES_DIR.
+    folder, script, truth = spoken
+    (tmp_path / "pyproject.toml").write_text('[tool.pipeline]\nengine = "fake"\ndiarizer = "fake"\n')
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
+    launch = "import fakes; fakes.register(); from pipeline.cli import main; main()"
+    with serve(folder) as base:
+        page = synth.write_episode_file(script, truth, f"{base}/demo.mp3", tmp_path / "episodes" / "demo.md")
+        proc = subprocess.run([sys.executable, "-c", launch, "transcribe", "--transcripts-dir", "out"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "**Armin Ronacher:** Thanks for having me, Jeremy." in page.read_text()

@@ -155,8 +155,9 @@ def test_placeholder_quoted_in_show_notes_and_code_blocks_is_left_alone(tmp_path
     before = path.read_bytes()
     writeback.write(episodes.load(path), BODY, PROV, writeback.Options())
     after = path.read_bytes()
-    # only the last line, the one outside the fence in the transcript section, is replaced
-    assert_rest_identical(before, after, f"~~~\n\n{PLACEHOLDER}\n", f"~~~\n\n{block()}\n")
+    # only the last line, the one in the transcript section, is replaced
+    assert_rest_identical(before, after, f"Start\n\n## Transcript\n\n{PLACEHOLDER}\n",
+                          f"Start\n\n## Transcript\n\n{block()}\n")
     assert after.decode().count(PLACEHOLDER) == 4
 
 
@@ -386,29 +387,28 @@ def test_dry_run_returns_the_diff_and_writes_nothing(tmp_path: Path) -> None:
 def test_empty_wrapper_writes_the_bare_body_and_still_recognises_it(tmp_path: Path) -> None:
     path = copy(ARMIN, tmp_path)
     before = path.read_bytes()
-    options = writeback.Options(wrapper_open="", wrapper_close="")
-    writeback.write(episodes.load(path), BODY, PROV, options)
+    bare = episodes.Options(wrapper_open="", wrapper_close="")
+    writeback.write(episodes.load(path, bare), BODY, PROV, writeback.Options())
     assert_rest_identical(before, path.read_bytes(), f"## Transcript\n\n{PLACEHOLDER}", f"## Transcript\n\n{BODY}")
-    ep = episodes.load(path)
+    ep = episodes.load(path, bare)
     assert ep.state == "generated"
-    assert writeback.write(ep, BODY, PROV, options).action == "unchanged"
+    assert writeback.write(ep, BODY, PROV, writeback.Options()).action == "unchanged"
 
 
 @pytest.mark.shared
-def test_note_line_before_the_placeholder_stays(tmp_path: Path) -> None:
+def test_note_line_beside_the_placeholder_makes_the_page_a_persons(tmp_path: Path) -> None:
+    """Text in the section that is not a placeholder is a person's: report it, never write."""
     text = ARMIN.read_text().replace(
         f"## Transcript\n\n{PLACEHOLDER}", f"## Transcript\n\nYou can help edit this transcript on GitHub.\n\n{PLACEHOLDER}"
     )
     path = tmp_path / "note.md"
     path.write_text(text)
     before = path.read_bytes()
-    writeback.write(episodes.load(path), BODY, PROV, writeback.Options())
-    assert_rest_identical(before, path.read_bytes(), f"GitHub.\n\n{PLACEHOLDER}", f"GitHub.\n\n{block()}")
     ep = episodes.load(path)
-    assert ep.state == "generated"
-    writeback.write(ep, BODY + " Regenerated.", PROV, writeback.Options())
-    assert writeback.transcript_body(episodes.load(path)) == BODY + " Regenerated."
-    assert b"You can help edit this transcript on GitHub.\n\n<div" in path.read_bytes()
+    assert ep.state == "human"
+    with pytest.raises(HumanTranscriptError):
+        writeback.write(ep, BODY, PROV, writeback.Options())
+    assert path.read_bytes() == before
 
 
 @pytest.mark.shared

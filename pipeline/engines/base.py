@@ -96,6 +96,9 @@ class Engine(ABC):
     """A loaded Whisper model. Construct once (loading is the slow part), transcribe many."""
 
     name: ClassVar[str]
+    # Run in a child process under a time budget (pipeline/watchdog.py): real engines can get
+    # stuck in C code, where no Python thread can be stopped. Test fakes may stay in-process.
+    isolated: ClassVar[bool] = False
 
     def __init__(self, options: Options, cache_dir: Path | None = None) -> None:
         self.options = options

@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 
 class FasterWhisperEngine(Engine):
     name = "faster-whisper"
+    isolated = True
 
     def __init__(self, options, cache_dir: Path | None = None) -> None:
         super().__init__(options, cache_dir)
@@ -31,8 +32,6 @@ class FasterWhisperEngine(Engine):
             self.model = WhisperModel(
                 self.model_ref.source, device=device, compute_type=compute_type,
                 cpu_threads=cpu_threads(options), download_root=None,
-                # one replica per episode transcribed at once (--workers); each gets cpu_threads
-                num_workers=max(1, options.concurrency),
             )
         except Exception as exc:  # noqa: BLE001 - hub, file and CTranslate2 errors all mean the same here
             raise TranscribeError(f"model {options.model!r}: {exc}") from exc

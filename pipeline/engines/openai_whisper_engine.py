@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ FRAMES_PER_SECOND = 100  # openai-whisper's progress counts mel frames (10 ms)
 
 class OpenAIWhisperEngine(Engine):
     name = "openai-whisper"
+    isolated = True
 
     def __init__(self, options, cache_dir: Path | None = None) -> None:
         super().__init__(options, cache_dir)
@@ -77,10 +79,9 @@ class OpenAIWhisperEngine(Engine):
             samples = read_window(wav_path, lo, hi)
             clips: list[float] | str = "0"
             if o.vad:
-                spans = speech_clips(samples)
-                if not spans:
+                clips = clip_timestamps(speech_clips(samples), samples.size / RATE)
+                if not clips:
                     continue
-                clips = [t for span in spans for t in span]
             relay = None if progress is None else (lambda t, at=offset: progress(min(t + at, duration)))
             try:
                 with _progress_from_tqdm(whisper, relay):
@@ -119,6 +120,22 @@ class OpenAIWhisperEngine(Engine):
             language=language, duration=duration, engine=self.name,
             model=self.model_label,
         )
+
+
+def clip_timestamps(spans: list[tuple[float, float]], audio_seconds: float) -> list[float]:
+    """VAD spans as `clip_timestamps`, every clip inside the audio and at least one frame long.
+
+    A clip end rounded past the last mel frame gives openai-whisper a zero-length segment, on
+    which it loops forever (upstream pull request 2005): ends are clamped to the last whole
+    frame, and clips that come to nothing are dropped.
+    """
+    last = math.floor(audio_seconds * FRAMES_PER_SECOND) / FRAMES_PER_SECOND
+    out: list[float] = []
+    for start, end in spans:
+        start, end = max(0.0, start, out[-1] if out else 0.0), min(end, last)
+        if round(start * FRAMES_PER_SECOND) < round(end * FRAMES_PER_SECOND):
+            out += [start, end]
+    return out
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ class Options:
     device: str = "auto"
     compute_type: str = "auto"
     threads: int = 0  # 0: one per core
-    concurrency: int = 1  # episodes transcribed at once by one loaded model (--workers)
+    concurrency: int = 1  # episodes transcribed at once, each on its own engine process (--workers)
     beam_size: int = 5
     # faster-whisper's batched pipeline decodes VAD-cut chunks with the vocabulary prompt before
     # every chunk; sequential decoding (0) loses it after the first 30 s. On a 10-minute
@@ -27,3 +27,7 @@ class Options:
     # Off: each window sees the vocabulary prompt instead of the previous text, which keeps the
     # names in force for the whole episode and stops a hallucination from feeding the next one.
     condition_on_previous_text: bool = False
+    # A real engine runs in a child process that is stopped after this many seconds plus this
+    # many times the audio length (pipeline/watchdog.py): one stuck episode fails alone.
+    engine_budget_min: float = 300.0
+    engine_budget_factor: float = 3.0

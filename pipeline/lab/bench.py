@@ -175,11 +175,13 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
         # before every run, so this is never a cache hit.
         settings = _settings(Path(spec["workspace"]), transcribe=engines.Options(**spec["options"]))
         episode = episodes.load(Path(spec["episode"]), settings.episodes)
-        engines.get_engine(settings.transcribe, settings.workspace.cache_dir)
+        engine = engines.get_engine(settings.transcribe, settings.workspace.cache_dir)
         result["load_seconds"] = time.perf_counter() - started
         prepared = audio.prepare(Path(spec["audio"]), settings.workspace.cache_dir)
         t = run.transcribe_episode(episode, prepared, settings)
         result["transcribe_seconds"] = time.perf_counter() - started - result["load_seconds"]
+        if hasattr(engine, "stop"):  # the model lives in the watchdog's child: reaped, its peak counts
+            engine.stop()
         result["words"] = len(t.words)
         if spec.get("save"):
             Path(spec["save"]).write_text(json.dumps(models.transcript_to_dict(t)))
