@@ -32,9 +32,9 @@ from . import (
 )
 from .config import Settings
 from .errors import ConfigError, EpisodeError, PipelineError
+from .executors import Computed, Result
 from .files import write_atomic
 from .models import Alignment, Audio, Episode, Transcript, transcript_to_dict
-from .executors import Computed, Result
 from .workspace import Outcome, Report, Workspace
 
 log = logging.getLogger("pipeline")
