@@ -24,7 +24,7 @@ from .models import Transcript, transcript_from_dict, transcript_to_dict
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1  # bump when engine output changes for the same inputs
+CACHE_VERSION = 2  # bump when engine output changes for the same inputs
 # Options that do not change the transcript (the prompt itself is in the key instead): how the
 # work is spread over cores and over episodes transcribed at once, and the engine's time budget.
 _NOT_IN_KEY = {"threads", "concurrency", "engine_budget_min", "engine_budget_factor"}
@@ -78,7 +78,8 @@ def transcribe(
     # ran at once.
     made = {k: v for k, v in dataclasses.asdict(options).items() if k not in _NOT_IN_KEY}
     used: dict[str, Any] = {**made, "device": engine.device, "compute_type": engine.compute_type,
-                            "prompt": prompt}
+                            "prompt": prompt, "language": result.language,
+                            "recovered": result.options.get("recovered", [])}
     result = dataclasses.replace(result, options=used, audio_sha256=sha)
     elapsed = time.monotonic() - started
     log.info("transcribed %s (%.1f s) with %s in %.1f s (%.2fx real time)", audio_path,

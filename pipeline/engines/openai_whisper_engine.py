@@ -15,7 +15,8 @@ from pathlib import Path
 
 from ..errors import TranscribeError
 from ..models import Segment, Transcript, Word
-from .base import Engine, Progress, clean_segments, cpu_threads, ct2_alignment_heads, speech_clips, windows
+from .base import (Engine, Progress, clean_segments, cpu_threads, ct2_alignment_heads, decode_language,
+                   speech_clips)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,21 @@ class OpenAIWhisperEngine(Engine):
             raise
         except Exception as exc:  # noqa: BLE001 - download, file and torch errors mean the same here
             raise TranscribeError(f"model {options.model!r} for openai-whisper: {exc}") from exc
+        self.language = decode_language(options, self.model.is_multilingual)
+
+    def decode_window(self, samples, prompt: str | None, beam_size: int,
+                      temperature: float | tuple[float, ...]) -> list[Word]:
+        import whisper
+
+        o = self.options
+        result = whisper.transcribe(
+            self.model, samples, verbose=None, language=self.language, beam_size=beam_size,
+            best_of=5, temperature=temperature, fp16=self.compute_type == "float16", word_timestamps=True,
+            initial_prompt=prompt or None, condition_on_previous_text=False,
+            compression_ratio_threshold=o.compression_ratio_threshold, logprob_threshold=o.log_prob_threshold,
+            no_speech_threshold=o.no_speech_threshold)
+        return [Word(float(w["start"]), float(w["end"]), w["word"], round(float(w["probability"]), 4))
+                for s in result["segments"] for w in s.get("words", ())]
 
     def _load(self, whisper, torch, device: str):
         ref = self.model_ref
@@ -66,60 +82,55 @@ class OpenAIWhisperEngine(Engine):
     def transcribe(
         self, wav_path: Path, duration: float, prompt: str | None, progress: Progress | None = None
     ) -> Transcript:
+        return self.by_windows(wav_path, duration, prompt, progress)
+
+    def transcribe_window(
+        self, samples, duration: float, prompt: str | None, progress: Progress | None = None,
+        wav_path: Path | str = "audio",
+    ) -> Transcript:
         import whisper
 
-        from ..audio import RATE, read_window
-
         o = self.options
-        raw: list[Segment] = []
-        ratios: list[float] = []
-        language = o.language or "en"
-        for lo, hi in windows(wav_path):
-            offset = lo / RATE
-            samples = read_window(wav_path, lo, hi)
-            clips: list[float] | str = "0"
-            if o.vad:
-                clips = clip_timestamps(speech_clips(samples), samples.size / RATE)
-                if not clips:
-                    continue
-            relay = None if progress is None else (lambda t, at=offset: progress(min(t + at, duration)))
-            try:
-                with _progress_from_tqdm(whisper, relay):
-                    result = whisper.transcribe(
-                        self.model, samples,
-                        verbose=False if progress else None,
-                        language=o.language or None,
-                        beam_size=o.beam_size,
-                        best_of=5,  # faster-whisper's default, for the temperature fallback
-                        fp16=self.compute_type == "float16",
-                        word_timestamps=True,
-                        compression_ratio_threshold=o.compression_ratio_threshold,
-                        logprob_threshold=o.log_prob_threshold,
-                        no_speech_threshold=o.no_speech_threshold,
-                        condition_on_previous_text=o.condition_on_previous_text,
-                        initial_prompt=prompt or None,
-                        carry_initial_prompt=bool(prompt),  # the vocabulary before every window
-                        clip_timestamps=clips,
-                    )
-            except Exception as exc:  # noqa: BLE001
-                raise TranscribeError(f"{wav_path}: openai-whisper failed: {exc}") from exc
-            language = result.get("language") or language
-            raw += [
-                Segment(float(s["start"]) + offset, float(s["end"]) + offset, s["text"],
-                        round(float(s["avg_logprob"]), 4), round(float(s["no_speech_prob"]), 4),
-                        tuple(Word(float(w["start"]) + offset, float(w["end"]) + offset, w["word"],
-                                   round(float(w["probability"]), 4)) for w in s.get("words", ())))
-                for s in result["segments"]
-            ]
-            ratios += [float(s["compression_ratio"]) for s in result["segments"]]
-            del samples
+        clips: list[float] | str = "0"
+        if o.vad:
+            clips = clip_timestamps(speech_clips(samples), samples.size / 16000)
+            if not clips:
+                return Transcript((), self.language or "en", duration, self.name, self.model_label)
+        try:
+            with _progress_from_tqdm(whisper, progress):
+                result = whisper.transcribe(
+                    self.model, samples,
+                    verbose=False if progress else None,
+                    language=self.language,
+                    beam_size=o.beam_size,
+                    best_of=5,  # faster-whisper's default, for the temperature fallback
+                    fp16=self.compute_type == "float16",
+                    word_timestamps=True,
+                    compression_ratio_threshold=o.compression_ratio_threshold,
+                    logprob_threshold=o.log_prob_threshold,
+                    no_speech_threshold=o.no_speech_threshold,
+                    condition_on_previous_text=o.condition_on_previous_text,
+                    initial_prompt=prompt or None,
+                    carry_initial_prompt=bool(prompt),  # the vocabulary before every window
+                    clip_timestamps=clips,
+                )
+        except Exception as exc:  # noqa: BLE001
+            raise TranscribeError(f"{wav_path}: openai-whisper failed: {exc}") from exc
+        raw = [
+            Segment(float(s["start"]), float(s["end"]), s["text"], round(float(s["avg_logprob"]), 4),
+                    round(float(s["no_speech_prob"]), 4),
+                    tuple(Word(float(w["start"]), float(w["end"]), w["word"], round(float(w["probability"]), 4))
+                          for w in s.get("words", ())))
+            for s in result["segments"]
+        ]
+        ratios = [float(s["compression_ratio"]) for s in result["segments"]]
         if progress:
             progress(duration)
-        return Transcript(
+        return self.with_gaps_filled(samples, Transcript(
             segments=clean_segments(raw, duration, ratios, o.compression_ratio_threshold),
-            language=language, duration=duration, engine=self.name,
+            language=result.get("language") or self.language or "en", duration=duration, engine=self.name,
             model=self.model_label,
-        )
+        ))
 
 
 def clip_timestamps(spans: list[tuple[float, float]], audio_seconds: float) -> list[float]:
