@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import align, episodes, formats, retime, wordsfile, writeback
+from . import align, edits, episodes, formats, retime, wordsfile, writeback
 from .errors import EpisodeError, PipelineError
 from .models import Episode, Transcript, transcript_from_dict
 from .workspace import Workspace
@@ -66,7 +66,7 @@ def load_words(ws: Workspace, slug: str) -> Transcript:
 def edited(episode: Episode, transcript: Transcript, wb: writeback.Options = writeback.Options(),
            align_options: align.Options = align.Options(), body: str | None = None) -> retime.Edited:
     """The episode's transcript as it reads now (or `body`), timed from the recorded words."""
-    body = body if body is not None else writeback.transcript_body(episode, wb)
+    body = body if body is not None else edits.body_of(episode)
     if body is None:
         raise EpisodeError(f"{episode.path}: no transcript in the file to publish (state: {episode.state})")
     machine = align.align(transcript, episode.chapters, align_options)
