@@ -304,7 +304,7 @@ def publish(paths: tuple[str, ...], only: tuple[str, ...], **flags: Any) -> int:
     settings = _settings(flags)
     files = targets.resolve(paths, settings.episodes_dir, only)
     failed = publish_stage.publish_all(files, settings.workspace, click.echo, _error, settings.publish,
-                                       settings.writeback, settings.align, settings.episodes)
+                                       settings.writeback, settings.align, settings.episodes, settings.formats)
     return 1 if failed else 0
 
 
@@ -327,7 +327,7 @@ def approve(paths: tuple[str, ...], **flags: Any) -> int:
         writeback.approve(f.path, settings.episodes)
         click.echo(f"{f.path}: marked reviewed")
         publish_stage.publish_all([f], settings.workspace, click.echo, _error, settings.publish,
-                                  settings.writeback, settings.align, settings.episodes)
+                                  settings.writeback, settings.align, settings.episodes, settings.formats)
     return 0
 
 
