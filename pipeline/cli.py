@@ -316,7 +316,7 @@ def publish(paths: tuple[str, ...], only: tuple[str, ...], **flags: Any) -> int:
     settings = _settings(flags)
     files = targets.resolve(paths, settings.episodes_dir, only)
     failed = publish_stage.publish_all(files, settings.workspace, click.echo, _error, settings.publish,
-                                       settings.writeback, settings.align, settings.episodes)
+                                       settings.writeback, settings.align, settings.episodes, settings.formats)
     return 1 if failed else 0
 
 
@@ -342,7 +342,7 @@ def approve(paths: tuple[str, ...], update_voices: bool, **flags: Any) -> int:
         writeback.approve(f.path, settings.episodes)
         click.echo(f"{f.path}: marked reviewed")
         publish_stage.publish_all([f], settings.workspace, click.echo, _error, settings.publish,
-                                  settings.writeback, settings.align, settings.episodes)
+                                  settings.writeback, settings.align, settings.episodes, settings.formats)
         if update_voices:
             for path in voices.update_from_episode(f.key, settings.transcripts_dir):
                 click.echo(f"{path}: updated from {f.key}")
