@@ -24,8 +24,9 @@ from .models import Decoding, Transcript, transcript_from_dict, transcript_to_di
 log = logging.getLogger(__name__)
 
 CACHE_VERSION = 2  # bump when engine output changes for the same inputs
-# Options that do not change the transcript (the prompt itself is in the key instead).
-_NOT_IN_KEY = {"threads", "engine_budget_min", "engine_budget_factor"}
+# Options that do not change the transcript (the prompt itself is in the key instead): how the
+# work is spread over cores and over episodes transcribed at once, and the engine's time budget.
+_NOT_IN_KEY = {"threads", "concurrency", "engine_budget_min", "engine_budget_factor"}
 
 
 def cache_key(audio_sha256: str, options: Options, prompt: str | None) -> str:
