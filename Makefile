@@ -2,14 +2,30 @@
 PY := .venv/bin/python
 PIP := .venv/bin/pip
 ARGS ?=
+# Where torch comes from. Empty: PyPI. The scheduled workflow sets the CPU-only index
+# (https://download.pytorch.org/whl/cpu): a few hundred MB instead of several GB of CUDA.
+TORCH_INDEX ?=
 
-.PHONY: install transcribe test test-fast demo eval bench status review sysdeps clean
+.PHONY: install runtime transcribe publish test test-fast demo eval bench status review sysdeps sysdeps-run clean
 
-.venv/.installed: pyproject.toml
-	@$(MAKE) --no-print-directory sysdeps
+# What transcription needs (faster-whisper, diarization, ffmpeg), and no more: this is all that
+# `make transcribe`, `status`, `review` and `publish` install, as any user.
+.venv/.runtime: pyproject.toml
+	@if [ -f .venv/.installed ] && [ .venv/.installed -nt pyproject.toml ]; then touch $@; \
+	else $(MAKE) --no-print-directory runtime; fi
+
+runtime:
+	@$(MAKE) --no-print-directory sysdeps-run
 	python3 -m venv .venv
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(PIP) install -q -e '.[speakers]'
+	$(PIP) install -q --no-deps resemblyzer==0.1.4
+	touch .venv/.runtime
+
+# Everything: the reference engine, the test tools, espeak-ng and Chromium for demo and tests.
+.venv/.installed: .venv/.runtime
+	@$(MAKE) --no-print-directory sysdeps
 	$(PIP) install -q -e '.[openai,speakers,test]'
 	$(PIP) install -q --no-deps openai-whisper==20250625 resemblyzer==0.1.4
 	touch $@
@@ -18,11 +34,17 @@ install: .venv/.installed
 
 # ffmpeg decodes audio; espeak-ng speaks the demo, test and eval episodes; chromium runs the
 # review-page tests. Installed when missing and apt-get is usable, otherwise we say what to install.
+sysdeps-run:
+	@$(MAKE) --no-print-directory sysdeps NEED="ffmpeg"
+
+NEED ?= ffmpeg espeak-ng chromium
 sysdeps:
 	@missing=""; \
-	command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
-	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
-	command -v chromium >/dev/null || missing="$$missing chromium chromium-driver"; \
+	for tool in $(NEED); do \
+	  command -v $$tool >/dev/null || case $$tool in \
+	    chromium) missing="$$missing chromium chromium-driver";; \
+	    *) missing="$$missing $$tool";; esac; \
+	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing:$$missing"; \
@@ -32,14 +54,17 @@ sysdeps:
 	  fi; \
 	fi
 
-transcribe: install
+transcribe: .venv/.runtime
 	$(PY) -m pipeline transcribe $(ARGS)
 
-status: install
+status: .venv/.runtime
 	$(PY) -m pipeline status $(ARGS)
 
-review: install
+review: .venv/.runtime
 	$(PY) -m pipeline review $(ARGS)
+
+publish: .venv/.runtime
+	$(PY) -m pipeline publish $(ARGS)
 
 test: install
 	$(PY) -m pytest -q $(ARGS)

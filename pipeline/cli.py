@@ -26,9 +26,15 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="Transcription engine (default: faster-whisper)."),
         click.option("--model", help="Whisper model: tiny.en (bundled, offline), a model name such "
                      "as small.en (downloaded when online), or a local folder."),
+        click.option("--episodes-dir", type=click.Path(path_type=Path),
+                     help="Where episode files are found when no PATHS are given, and where a "
+                     "SLUG is looked up (default: episodes/)."),
         click.option("--transcripts-dir", type=click.Path(),
                      help="Drafts, sidecar files and the audio cache (default: transcripts/). "
                      "An empty folder redoes everything."),
+        click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
+                     help=f"Settings file: [tool.pipeline] or plain keys (default: ./{config.SITE_CONFIG} "
+                     "if present, else ./pyproject.toml)."),
         click.option("-v", "--verbose", count=True, help="More log output."),
         click.option("-q", "--quiet", is_flag=True, help="Only errors and the summary."),
     ]
@@ -41,13 +47,18 @@ def _settings(ctx_values: dict[str, Any]) -> config.Settings:
     level = logging.WARNING if ctx_values.pop("quiet", False) else (
         logging.DEBUG if ctx_values.pop("verbose", 0) else logging.INFO)
     ctx_values.pop("verbose", None)
+    config_file = ctx_values.pop("config_file", None)
     logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
     for handler in logging.getLogger().handlers:
         handler.setFormatter(_OneLineFormatter("%(levelname)s %(message)s"))
     try:
-        return config.load(ctx_values)
+        return config.load(ctx_values, config_file=config_file)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
+
+
+def _error(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
 
 
 class _OneLineFormatter(logging.Formatter):
@@ -184,47 +195,105 @@ def status(paths: tuple[Path, ...], **flags: Any) -> int:
 
 
 @main.command()
-@click.argument("slugs", nargs=-1)
+@click.argument("paths", nargs=-1)
 @common_options
+@click.option("--only", multiple=True, metavar="SLUG", help="Only this episode (repeatable).")
+@click.option("--serve", is_flag=True, help="Serve editable review pages on 127.0.0.1: fix words and "
+              "paragraphs, rename speakers, move headings, approve; every save rebuilds the sidecars.")
+@click.option("--port", type=int, default=8765, show_default=True, help="Port for --serve (0: any free one).")
+@click.option("--remote-audio", is_flag=True, help="Pages play the episode's URL, not the local copy "
+              "(for pages shared without the audio, as a CI artifact).")
+@click.option("--pr-body", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write a markdown summary: each episode awaiting review with its flags.")
 @guarded
-def review(slugs: tuple[str, ...], **flags: Any) -> int:
-    """Write an HTML review page per transcribed episode (all of them when no SLUG is given).
+def review(paths: tuple[str, ...], only: tuple[str, ...], serve: bool, port: int, remote_audio: bool,
+           pr_body: Path | None, **flags: Any) -> int:
+    """Review pages for transcribed episodes under PATHS (files, folders or slugs; default: all).
+
+    Without --serve, writes transcripts/<slug>/review.html, a page that works offline. With
+    --serve, prints an address (with a per-session token) to open in a browser. Keys there:
+    Ctrl+Space play/pause, Ctrl+Left back 5 s, n next flag, e edit a paragraph, double-click
+    a word to fix it.
 
     \b
-    Example:
+    Examples:
       python -m pipeline review 2019-09-13-rust-in-production-with-armin-ronacher
-      xdg-open transcripts/2019-09-13-rust-in-production-with-armin-ronacher/review.html
+      python -m pipeline review --serve
+      python -m pipeline review --remote-audio --pr-body pr-body.md   # what the workflow does
+      python -m pipeline review --serve ../my-site/content/episodes --config ../my-site/podcast-transcripts.toml
     """
+    from . import episodes, prbody, review_server, targets
     from . import review as review_stage
 
     settings = _settings(flags)
+    every = targets.resolve(paths, settings.episodes_dir, only)
+    files = [f for f in every if settings.workspace.is_transcribed(f.key)]
+    if pr_body is not None:
+        prbody.write(pr_body, files, settings)
+        click.echo(str(pr_body))
+        if not files:
+            return 0  # nothing transcribed yet: the summary says so
+    if not files:
+        raise PipelineError(f"no transcribed episodes among {', '.join(paths) or settings.episodes_dir}; "
+                            "run `python -m pipeline transcribe` first")
+    if serve:
+        return review_server.serve(files, settings, port, click.echo)
     pages = review_stage.write_pages(
-        slugs, settings.workspace, settings.episodes_dir, episode_options=settings.episodes,
-        align_options=settings.align, flag_options=settings.flags, threshold=settings.align.review_threshold)
+        [], settings.workspace, settings.episodes_dir, episode_options=settings.episodes,
+        align_options=settings.align, flag_options=settings.flags, threshold=settings.align.review_threshold,
+        files=files, wb=settings.writeback, remote_audio=remote_audio)
     for page in pages:
         click.echo(str(page))
     return 0
 
 
 @main.command()
-@click.argument("slugs", nargs=-1, required=True)
+@click.argument("paths", nargs=-1)
+@common_options
+@click.option("--only", multiple=True, metavar="SLUG", help="Only this episode (repeatable).")
+@guarded
+def publish(paths: tuple[str, ...], only: tuple[str, ...], **flags: Any) -> int:
+    """Rebuild the sidecars (VTT, SRT, Podcasting 2.0 JSON, chapters) from the episode files.
+
+    Reads the transcript as it is now in each episode file, hand edits included, and keeps each
+    word's time by aligning the text to the recorded words (transcripts/<slug>/words.tsv): no
+    transcription happens. Files go where `sidecars` / `sidecars_dir` say.
+
+    \b
+    Examples:
+      python -m pipeline publish                     # every transcribed episode
+      python -m pipeline publish --only 2019-09-13-rust-in-production-with-armin-ronacher
+    """
+    from . import publish as publish_stage
+    from . import targets
+
+    settings = _settings(flags)
+    files = targets.resolve(paths, settings.episodes_dir, only)
+    failed = publish_stage.publish_all(files, settings.workspace, click.echo, _error, settings.publish,
+                                       settings.writeback, settings.align, settings.episodes)
+    return 1 if failed else 0
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
 @common_options
 @guarded
-def approve(slugs: tuple[str, ...], **flags: Any) -> int:
-    """Mark transcripts reviewed, so that no regeneration ever replaces them.
+def approve(paths: tuple[str, ...], **flags: Any) -> int:
+    """Mark transcripts reviewed, so that no regeneration ever replaces them; rebuilds their sidecars.
 
     \b
     Example:
       python -m pipeline approve 2019-09-13-rust-in-production-with-armin-ronacher
     """
-    from . import episodes, run, writeback
+    from . import publish as publish_stage
+    from . import targets, writeback
 
     settings = _settings(flags)
-    found = [f for f in episodes.discover([settings.episodes_dir], settings.episodes_dir) if not f.error]
-    by_key = {f.key: f.path for f in found}
-    for key in run.wanted_keys(found, slugs, [settings.episodes_dir]) or ():
-        writeback.approve(by_key[key], settings.episodes)
-        click.echo(f"{by_key[key]}: marked reviewed")
+    for f in targets.resolve(paths, settings.episodes_dir):
+        writeback.approve(f.path, settings.episodes)
+        click.echo(f"{f.path}: marked reviewed")
+        publish_stage.publish_all([f], settings.workspace, click.echo, _error, settings.publish,
+                                  settings.writeback, settings.align, settings.episodes)
     return 0
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import align, download, engines, episodes, flags, speakers, vocabulary, writeback
+from . import align, download, engines, episodes, flags, publish, speakers, vocabulary, writeback
 from .errors import ConfigError
 from .workspace import Workspace
 
@@ -27,6 +27,7 @@ STAGES: dict[str, type] = {
     "align": align.Options,
     "writeback": writeback.Options,
     "flags": flags.Options,
+    "publish": publish.Options,
 }
 
 
@@ -42,6 +43,7 @@ class Settings:
     align: align.Options = field(default_factory=align.Options)
     writeback: writeback.Options = field(default_factory=writeback.Options)
     flags: flags.Options = field(default_factory=flags.Options)
+    publish: publish.Options = field(default_factory=publish.Options)
 
     @property
     def workspace(self) -> Workspace:
@@ -71,6 +73,10 @@ def _coerce(cls: type, name: str, value: Any) -> Any:
     return value
 
 
+# A Zola site has no pyproject.toml: its settings live in a file of their own in the site root.
+SITE_CONFIG = "podcast-transcripts.toml"
+
+
 def read_pyproject(path: Path = Path("pyproject.toml")) -> dict[str, Any]:
     if not path.exists():
         return {}
@@ -79,6 +85,30 @@ def read_pyproject(path: Path = Path("pyproject.toml")) -> dict[str, Any]:
             return tomllib.load(fh).get("tool", {}).get("pipeline", {})
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    """`[tool.pipeline]` of any TOML file, or its top-level keys when it has no such table."""
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the settings file: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    table = data.get("tool", {}).get("pipeline") if isinstance(data.get("tool"), dict) else None
+    if isinstance(table, dict):
+        return table
+    return {k: v for k, v in data.items() if k != "tool"}
+
+
+def find_settings(config_file: Path | None = None, root: Path = Path(".")) -> dict[str, Any]:
+    """`--config FILE`, else `podcast-transcripts.toml` in the site root, else its pyproject.toml."""
+    if config_file is not None:
+        return read_file(Path(config_file))
+    if (root / SITE_CONFIG).is_file():
+        return read_file(root / SITE_CONFIG)
+    return read_pyproject(root / "pyproject.toml")
 
 
 def build(values: dict[str, Any]) -> Settings:
@@ -178,8 +208,10 @@ def _check(cls: type, name: str, value: Any) -> None:
             raise ConfigError(f"{flag} needs at least one placeholder sentence")
 
 
-def load(overrides: dict[str, Any] | None = None, pyproject: Path = Path("pyproject.toml")) -> Settings:
-    """pyproject's `[tool.pipeline]`, then `overrides` (command-line flags) on top."""
-    values = dict(read_pyproject(pyproject))
+def load(overrides: dict[str, Any] | None = None, pyproject: Path = Path("pyproject.toml"),
+         config_file: Path | None = None) -> Settings:
+    """The settings file's (see `find_settings`), then `overrides` (command-line flags) on top."""
+    values = dict(read_pyproject(pyproject) if config_file is None and pyproject != Path("pyproject.toml")
+                  else find_settings(config_file))
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return build(values)

@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-from . import align, episodes, flags
+from . import align, episodes, flags, publish, writeback
 from .errors import PipelineError
 from .files import write_atomic
 from .flags import KINDS, Flag, WordIndex, clock, heading_id
@@ -189,24 +189,39 @@ def write_pages(
     slugs: Sequence[str], workspace: Workspace, episodes_dir: Path, *,
     episode_options: episodes.Options = episodes.Options(), align_options: align.Options = align.Options(),
     flag_options: flags.Options = flags.Options(), threshold: float = 0.5,
+    files: Sequence[episodes.Found] | None = None, wb: writeback.Options = writeback.Options(),
+    remote_audio: bool = False,
 ) -> list[Path]:
-    """A review page for each slug (every transcribed episode when none is given)."""
-    slugs = list(slugs) or workspace.transcribed_slugs()
+    """A review page for each slug or episode file (every transcribed episode when none is given).
+
+    The page shows the transcript as the episode file has it now, hand edits included, timed
+    from the recorded words (`publish.edited`); an episode not written back yet shows the draft.
+    `remote_audio`: the page plays the episode's URL, not the local copy (pages shared alone).
+    """
+    found: dict[str, Episode] = {}
+    for f in files or ():
+        episode = episodes.load(f.path, episode_options, f.key)
+        found[episode.slug] = episode
+    slugs = list(found) if files is not None else (list(slugs) or workspace.transcribed_slugs())
     if not slugs:
         raise PipelineError(f"{workspace.root}: no transcribed episodes yet; run `python -m pipeline transcribe` first")
     for slug in slugs:
-        if not workspace.whisper_json(slug).is_file():
+        if not workspace.is_transcribed(slug):
             raise PipelineError(f"no transcript for {slug!r} in {workspace.drafts(slug)}; run "
                                 f"`python -m pipeline transcribe --only {slug}` first")
-    found = _episodes_by_slug(episodes_dir, episode_options, set(slugs))
+    if files is None:
+        found = _episodes_by_slug(episodes_dir, episode_options, set(slugs))
     pages = []
     for slug in slugs:
         if slug not in found:
             raise PipelineError(f"no episode file for {slug!r} under {episodes_dir}")
         episode = found[slug]
-        transcript = load_transcript(workspace.whisper_json(slug))
-        alignment = align.align(transcript, episode.chapters, align_options)
+        transcript = publish.load_words(workspace, slug)
+        if episode.state in ("generated", "edited", "reviewed"):
+            alignment = publish.edited(episode, transcript, wb, align_options).alignment
+        else:
+            alignment = align.align(transcript, episode.chapters, align_options)
         page = workspace.review_page(slug)
-        pages.append(write_page(episode, transcript, alignment, audio_source(episode, page, workspace),
-                                page, flag_options, threshold))
+        src = episode.audio_url if remote_audio else audio_source(episode, page, workspace)
+        pages.append(write_page(episode, transcript, alignment, src, page, flag_options, threshold))
     return pages

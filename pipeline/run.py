@@ -22,10 +22,12 @@ from . import (
     download,
     episodes,
     formats,
+    publish,
     render,
     speakers,
     transcribe,
     vocabulary,
+    wordsfile,
     writeback,
 )
 from .config import Settings
@@ -88,11 +90,15 @@ def lay_out(episode: Episode, transcript: Transcript, settings: Settings) -> tup
 
 
 def save_drafts(episode: Episode, transcript: Transcript, alignment: Alignment, body: str,
-                ws: Workspace) -> None:
-    """The draft body, the final transcript and the sidecar files, in the episode's folder."""
+                ws: Workspace, sidecars: bool = True) -> None:
+    """The draft body, the final transcript, the recorded words (`words.tsv`, committed: publish
+    and review rebuild everything from it) and, unless told not to, the sidecar files, in the
+    episode's folder."""
     write_atomic(ws.transcript_md(episode.slug), body)
     write_atomic(ws.whisper_json(episode.slug), json.dumps(transcript_to_dict(transcript), indent=1))
-    formats.write_sidecars(alignment, episode.chapters, ws.drafts(episode.slug), title=episode.title)
+    wordsfile.write(transcript, ws.words_tsv(episode.slug))
+    if sidecars:
+        formats.write_sidecars(alignment, episode.chapters, ws.drafts(episode.slug), title=episode.title)
 
 
 def write_back(episode: Episode, body: str, offset: float, audio_sha256: str,
@@ -110,15 +116,19 @@ def write_back(episode: Episode, body: str, offset: float, audio_sha256: str,
 def process(episode: Episode, audio_file: Audio, settings: Settings) -> Outcome:
     """Transcribe, diarize, align, render and write back one downloaded episode."""
     started = time.monotonic()
+    # An impossible place for the sidecars fails the episode before anything is written.
+    site = publish.sidecar_dir(episode, settings.workspace, settings.publish)
     # Decoded once: transcription and diarization read the same wav.
     prepared = audio.prepare(audio_file.path, settings.workspace.cache_dir, sha256=audio_file.sha256)
     transcript = transcribe_episode(episode, prepared, settings)
     transcript = label_speakers(episode, transcript, prepared, settings)
     alignment, body = lay_out(episode, transcript, settings)
     if not settings.writeback.dry_run:  # a dry run writes nothing but the download and decode caches
-        save_drafts(episode, transcript, alignment, body, settings.workspace)
+        save_drafts(episode, transcript, alignment, body, settings.workspace, sidecars=False)
     result = write_back(episode, body, alignment.offset, audio_file.sha256, settings)
     log.info("%s: %s", episode.path, result.message)
+    if result.action != "dry-run":  # what `publish` would rebuild from the file just written
+        formats.write_sidecars(alignment, episode.chapters, site, title=episode.title)
     return Outcome(
         episode.slug, str(episode.path), result.action, transcript.duration,
         time.monotonic() - started, alignment.warnings, diff=result.diff,

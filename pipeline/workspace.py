@@ -3,6 +3,7 @@
     audio/<slug>.<ext>, audio/<slug>.<ext>.json    the download cache and its metadata
     cache/                                          prepared wavs, transcript and speaker caches
     <slug>/transcript.md, whisper.json, ...         one episode's drafts and sidecar files
+    <slug>/words.tsv                                its recorded words, committed with the site
     <slug>/review.html                              the review page
     report.json                                     the last batch's outcomes
     .lock                                           held while a batch runs
@@ -37,6 +38,7 @@ log = logging.getLogger("pipeline")
 
 TRANSCRIPT_MD = "transcript.md"
 WHISPER_JSON = "whisper.json"
+WORDS_TSV = "words.tsv"  # the recorded words, compact and committed (see wordsfile)
 REVIEW_PAGE = "review.html"
 # What a killed run can leave behind: write_atomic's temp files (files.TEMP_NAME) and
 # audio.prepare's partial wav. Nothing else is ever removed.
@@ -104,12 +106,19 @@ class Workspace:
     def whisper_json(self, slug: str) -> Path:
         return self.drafts(slug) / WHISPER_JSON
 
+    def words_tsv(self, slug: str) -> Path:
+        return self.drafts(slug) / WORDS_TSV
+
     def review_page(self, slug: str) -> Path:
         return self.drafts(slug) / REVIEW_PAGE
 
+    def is_transcribed(self, slug: str) -> bool:
+        return self.words_tsv(slug).is_file() or self.whisper_json(slug).is_file()
+
     def transcribed_slugs(self) -> list[str]:
-        found = (p.parent.relative_to(self.root).as_posix() for p in self.root.glob(f"**/{WHISPER_JSON}"))
-        return sorted(slug for slug in found if not key_problem(slug))
+        found = (p.parent.relative_to(self.root).as_posix()
+                 for name in (WORDS_TSV, WHISPER_JSON) for p in self.root.glob(f"**/{name}"))
+        return sorted({slug for slug in found if not key_problem(slug)})
 
     def local_audio(self, slug: str) -> Path | None:
         """The downloaded copy of an episode's audio, when there is one."""

@@ -92,9 +92,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     _model_allowed = item.get_closest_marker("model") is not None
 
 
-def _model_guard(load: Any, what: str) -> Any:
+def _model_guard(load: Any, what: str, applies: Any = lambda *args, **kwargs: True) -> Any:
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        if not _model_allowed:
+        if not _model_allowed and applies(*args, **kwargs):
             raise AssertionError(f"this test loads {what}: mark it @pytest.mark.model, or use the "
                                  "fake engine and diarizer (tests/fakes.py)")
         return load(*args, **kwargs)
@@ -106,14 +106,21 @@ def _model_guard(load: Any, what: str) -> Any:
 def fakes_registered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """`engine = "fake"` and `diarizer = "fake"` work in every test, CLI runs in-process included,
     and in child processes that call `fakes.register()`."""
-    from pipeline import engines, speakers
-    from pipeline.engines.base import Engine
+    from pipeline import engines, speakers, watchdog
 
-    saved = Engine.__init__, speakers._encoder
+    real = tuple(engines.ENGINES.values())
+    # A real engine loads in this process, or in the watchdog's child process (test engines
+    # that run there too are no model).
+    patched = [(cls, "__init__") for cls in real] + [(watchdog.Watched, "__init__"), (speakers, "_encoder")]
+    saved = [getattr(owner, name) for owner, name in patched]
+    for cls in real:
+        cls.__init__ = _model_guard(cls.__init__, f"a real Whisper model ({cls.name})")  # type: ignore[method-assign]
+    watchdog.Watched.__init__ = _model_guard(  # type: ignore[method-assign]
+        watchdog.Watched.__init__, "a real Whisper model", lambda self, engine_cls, *a, **k: engine_cls in real)
+    speakers._encoder = _model_guard(speakers._encoder, "the speaker encoder")
     os.environ[fakes.ENV] = str(tmp_path_factory.mktemp("fakes-heard"))
     fakes.register()
-    Engine.__init__ = _model_guard(Engine.__init__, "a real Whisper model")  # type: ignore[method-assign]
-    speakers._encoder = _model_guard(speakers._encoder, "the speaker encoder")
     yield
-    Engine.__init__, speakers._encoder = saved  # type: ignore[method-assign]
+    for (owner, name), value in zip(patched, saved):
+        setattr(owner, name, value)
     del engines.ENGINES[fakes.NAME], speakers.DIARIZERS[fakes.NAME], os.environ[fakes.ENV]

@@ -1,0 +1,207 @@
+"""Sidecars that follow the text: the words file, retiming edited text, `publish`, where files go,
+and the edits the review server makes.
+
+Episodes here are written exactly as `transcribe` leaves them (align, render, write-back, words
+file, sidecars) from hand-made transcripts with known times; the Whisper runs are elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from align_fakes import golden_episode, random_chapters, random_transcript
+from conftest import REPO
+from pipeline import align, config, edits, episodes, formats, publish, render, retime, wordsfile, writeback
+from pipeline.errors import ConcurrentEditError, EpisodeError
+from pipeline.workspace import Workspace
+
+SLUG = "wine"
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def site(root: Path, flat: bool = False, transcripts: str = "transcripts") -> Path:
+    """The golden episode transcribed into `root` as `transcribe` would: file, words, sidecars."""
+    transcript, chapters = golden_episode()
+    notes = "\n".join(f"- {int(c.start) // 60}:{int(c.start) % 60:02d} - {c.title}" for c in chapters)
+    path = root / "episodes" / (f"{SLUG}.md" if flat else f"{SLUG}/index.md")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes((f'+++\ntitle = "Wine"  # keep this comment\n[extra]\nepisode_url = "https://example.com/w.mp3"\n'
+                      f"+++\r\n\r\nNotes.\n\n### Timestamps\n{notes}\n\n## Transcript\n\n"
+                      "Transcript for this episode is coming soon.\n").encode())
+    episode = episodes.load(path)
+    alignment = align.align(transcript, episode.chapters)
+    body = render.render_markdown(alignment)
+    writeback.write(episode, body, {"engine": "faster-whisper", "model": "tiny.en",
+                                    "offset": round(alignment.offset, 2)})
+    drafts = root / transcripts / SLUG
+    wordsfile.write(transcript, drafts / wordsfile.NAME)
+    formats.write_sidecars(alignment, episode.chapters, drafts, title=episode.title)
+    return path
+
+
+def vtt_times(text: str) -> list[str]:
+    return re.findall(r"^(\S+ --> \S+)$", text, flags=re.M)
+
+
+# --- the words file ---------------------------------------------------------------------------------
+
+
+def test_words_file_round_trips_every_word_and_segment_and_is_compact(tmp_path: Path) -> None:
+    t = random_transcript(random.Random(3), ["Jeremy Jung", None, "Armin Ronacher"])
+    back = wordsfile.read(wordsfile.write(t, tmp_path / "words.tsv"))
+    assert [(w.start, w.end, w.text, w.speaker) for w in back.words] == \
+        [(round(w.start, 3), round(w.end, 3), w.text, w.speaker) for w in t.words]
+    assert [round(w.probability, 3) for w in t.words] == [w.probability for w in back.words]
+    assert [(s.start, s.end) for s in back.segments] == [(round(s.start, 3), round(s.end, 3)) for s in t.segments]
+    assert (back.engine, back.model, back.duration) == (t.engine, t.model, round(t.duration, 3))
+    from pipeline.models import transcript_to_dict
+    assert (tmp_path / "words.tsv").stat().st_size * 3 < len(json.dumps(transcript_to_dict(t), indent=1))
+
+
+def test_a_broken_words_file_names_itself(tmp_path: Path) -> None:
+    (tmp_path / "words.tsv").write_text("# podcast-transcripts words 1\n# {}\n")
+    with pytest.raises(EpisodeError, match=r"words\.tsv: unreadable words file"):
+        wordsfile.read(tmp_path / "words.tsv")
+    (tmp_path / "other.tsv").write_text("hello\n")
+    with pytest.raises(EpisodeError, match="other.tsv: not a words file"):
+        wordsfile.read(tmp_path / "other.tsv")
+
+
+# --- retiming ---------------------------------------------------------------------------------------
+
+
+def test_an_unedited_transcript_publishes_exactly_what_transcribe_wrote() -> None:
+    for seed in range(25):
+        rng = random.Random(seed)
+        t = random_transcript(rng, ["Jeremy Jung", "Armin Ronacher", "Speaker 3"] if seed % 2 else [None])
+        chapters = random_chapters(rng, t.duration)
+        machine = align.align(t, chapters)
+        back = retime.retime(render.render_markdown(machine), t, chapters, machine.offset, machine=machine)
+        for name, writer in formats.WRITERS.items():
+            assert writer.render(back.alignment, back.chapters) == writer.render(machine, chapters), (seed, name)
+
+
+def test_fixed_words_keep_their_time_and_inserted_words_share_their_neighbours() -> None:
+    recorded = [w for w in golden_episode()[0].words]
+    tokens = [w.text.strip() for w in recorded]
+    i = tokens.index("translation")
+    tokens[i] = "compatibility"
+    tokens.insert(i + 1, "(really)")
+    del tokens[tokens.index("Quick")]
+    out = retime.retime_tokens(tokens, recorded)
+    assert [w.text.strip() for w in out] == tokens
+    fixed, inserted, after = out[i], out[i + 1], out[i + 2]
+    assert (fixed.start, fixed.end, fixed.probability) == (recorded[i].start, recorded[i].end, 1.0)
+    assert recorded[i].end <= inserted.start <= inserted.end <= recorded[i + 1].start
+    assert (after.start, after.end) == (recorded[i + 1].start, recorded[i + 1].end)
+    starts = [w.start for w in out]
+    assert starts == sorted(starts)
+
+
+# --- publish ----------------------------------------------------------------------------------------
+
+
+def test_a_hand_edit_then_publish_puts_the_fix_in_every_sidecar_with_times_kept(tmp_path: Path) -> None:
+    path = site(tmp_path)
+    out = tmp_path / "transcripts" / SLUG
+    before = {name: (out / name).read_text() for name in ("transcript.vtt", "transcript.srt", "transcript.json")}
+    text = path.read_bytes().decode()
+    assert text.count("translation layer") == 1
+    path.write_bytes(text.replace("translation layer", "compatibility layer").encode())
+
+    proc = cli("publish", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    after = {name: (out / name).read_text() for name in before}
+    for name, content in after.items():
+        assert "compatibility layer" in content and "translation" not in content, name
+    assert vtt_times(after["transcript.vtt"]) == vtt_times(before["transcript.vtt"])
+    old_json, new_json = json.loads(before["transcript.json"]), json.loads(after["transcript.json"])
+    assert [(s["startTime"], s["endTime"], s.get("speaker")) for s in new_json["segments"]] == \
+        [(s["startTime"], s["endTime"], s.get("speaker")) for s in old_json["segments"]]
+    assert [s["body"] for s in new_json["segments"]] == \
+        [s["body"].replace("translation layer", "compatibility layer") for s in old_json["segments"]]
+    # The review page is rebuilt from the file too.
+    proc = cli("review", SLUG, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    page = (out / "review.html").read_text()
+    assert "compatibility" in page and ">translation<" not in page
+
+
+def test_sidecars_bundle_puts_them_beside_index_md(tmp_path: Path) -> None:
+    path = site(tmp_path)
+    (tmp_path / "podcast-transcripts.toml").write_text('sidecars = "bundle"\n')
+    proc = cli("publish", "episodes", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    names = sorted(p.name for p in path.parent.iterdir())
+    assert names == ["chapters.json", "index.md", "transcript.json", "transcript.srt", "transcript.vtt"]
+    assert (path.parent / "transcript.vtt").read_text().startswith("WEBVTT\n")
+    chapters = json.loads((path.parent / "chapters.json").read_text())
+    assert [c["title"] for c in chapters["chapters"]] == ["What's Wine", "C++ & <Rust> *stars*", "Wrap-up"]
+
+
+def test_sidecars_dir_and_a_flat_file_with_bundle(tmp_path: Path) -> None:
+    path = site(tmp_path, flat=True)
+    (tmp_path / "site.toml").write_text('[tool.pipeline]\nsidecars_dir = "static/transcripts"\n')
+    proc = cli("publish", "--config", "site.toml", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "static" / "transcripts" / SLUG / "transcript.vtt").is_file()
+    (tmp_path / "site.toml").write_text('[tool.pipeline]\nsidecars = "bundle"\n')
+    proc = cli("publish", str(path), "--config", "site.toml", cwd=tmp_path)
+    assert proc.returncode == 1 and f"{path.relative_to(tmp_path)}: sidecars = \"bundle\" needs a page bundle" \
+        in proc.stderr
+
+
+def test_config_file_plain_table_and_episodes_dir(tmp_path: Path) -> None:
+    (tmp_path / "cfg.toml").write_text('model = "base.en"\nheading_level = 3\n')
+    settings = config.load({}, config_file=tmp_path / "cfg.toml")
+    assert settings.transcribe.model == "base.en" and settings.align.heading_level == 3
+    with pytest.raises(Exception, match="cannot read the settings file"):
+        config.load({}, config_file=tmp_path / "missing.toml")
+    site(tmp_path / "elsewhere")
+    proc = cli("status", "--episodes-dir", "elsewhere/episodes", "--transcripts-dir", "elsewhere/transcripts",
+               cwd=tmp_path)
+    assert proc.returncode == 0 and SLUG in proc.stdout, proc.stdout + proc.stderr
+
+
+# --- what the review server changes ----------------------------------------------------------------
+
+
+def test_edits_change_only_what_they_must(tmp_path: Path) -> None:
+    path = site(tmp_path)
+    data = path.read_bytes()
+    body = edits.current_body(path, data.decode())
+    assert edits.speakers(body) == ["Jeremy Jung", "Elizabeth Figura", "Speaker 3"]
+    renamed = edits.rename_speaker(body, "Speaker 3", "Abbie Smith")
+    assert renamed == body.replace("**Speaker 3:**", "**Abbie Smith:**")
+    fixed = edits.set_paragraph(renamed, 0, "Today I am talking to Elizabeth Figura. She is a <Wine> developer.")
+    assert fixed == renamed.replace("a Wine developer", "a &lt;Wine&gt; developer")
+    moved = edits.move_heading(fixed, 0, 1)  # "What's Wine" up, before Elizabeth's first turn
+    assert moved.index("## What's Wine") < moved.index("Thank you Jeremy")
+    assert sorted(moved.split("\n")) == sorted(fixed.split("\n"))
+
+    new = edits.save(path, edits.version(data), moved)
+    expected = data.decode().replace(body, moved).encode()
+    assert new == expected == path.read_bytes()
+    with pytest.raises(ConcurrentEditError):
+        edits.save(path, edits.version(data), body)  # the page's version is stale now
+    assert path.read_bytes() == new
+    assert episodes.load(path).state == "edited"
+    chapters = json.loads(formats.WRITERS["chapters-json"].render(
+        *(lambda e: (e.alignment, e.chapters))(publish.edited(episodes.load(path), publish.load_words(
+            Workspace(tmp_path / "transcripts"), SLUG)))))
+    wine = next(c for c in chapters["chapters"] if c["title"] == "What's Wine")
+    thank_you = next(w for w in golden_episode()[0].words if w.text.strip() == "Thank")
+    assert wine["startTime"] == pytest.approx(thank_you.start)  # the heading's new place
