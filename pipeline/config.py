@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import align, download, engines, episodes, flags, publish, speakers, vocabulary, writeback
+from . import align, download, engines, episodes, flags, formats, publish, speakers, vocabulary, writeback
 from .errors import ConfigError
 from .workspace import Workspace
 
@@ -25,6 +25,7 @@ STAGES: dict[str, type] = {
     "transcribe": engines.Options,
     "speakers": speakers.Options,
     "align": align.Options,
+    "formats": formats.Options,
     "writeback": writeback.Options,
     "flags": flags.Options,
     "publish": publish.Options,
@@ -41,6 +42,7 @@ class Settings:
     transcribe: engines.Options = field(default_factory=engines.Options)
     speakers: speakers.Options = field(default_factory=speakers.Options)
     align: align.Options = field(default_factory=align.Options)
+    formats: formats.Options = field(default_factory=formats.Options)
     writeback: writeback.Options = field(default_factory=writeback.Options)
     flags: flags.Options = field(default_factory=flags.Options)
     publish: publish.Options = field(default_factory=publish.Options)

@@ -20,6 +20,21 @@ from .sanitize import clean, clean_line
 from .timecode import format_timestamp
 
 SENTENCE_END = (".", "?", "!", "…", '."', '?"', '!"')
+FORMATS = ("vtt", "srt", "podcast-json", "chapters-json")
+
+
+@dataclass(frozen=True)
+class Options:
+    output_format: tuple[str, ...] = FORMATS  # which sidecar files to write
+    max_line_width: int = 0  # caption characters per line; 0: each format's own (VTT 65, SRT 32)
+    max_line_count: int = 2  # caption lines per cue
+
+    def __post_init__(self) -> None:
+        unknown = [f for f in self.output_format if f not in FORMATS]
+        if unknown:
+            raise ValueError(f"output_format {', '.join(unknown)} unknown (known: {', '.join(FORMATS)})")
+        if self.max_line_width < 0 or self.max_line_count < 1:
+            raise ValueError("max_line_width must not be negative and max_line_count at least 1")
 
 
 @dataclass(frozen=True)
@@ -99,18 +114,25 @@ def _vtt_escape(text: str) -> str:
 
 class Writer:
     filename: ClassVar[str]
+    max_chars = 65
 
-    def render(self, alignment: Alignment, chapters: Sequence[Chapter], title: str | None = None) -> str:
+    def render(self, alignment: Alignment, chapters: Sequence[Chapter], title: str | None = None,
+               options: Options = Options()) -> str:
         raise NotImplementedError
+
+    def _cues(self, alignment: Alignment, options: Options, label_speakers: bool = False) -> list[Cue]:
+        return cues(alignment, options.max_line_width or self.max_chars, options.max_line_count,
+                    label_speakers=label_speakers)
 
 
 class VttWriter(Writer):
     filename = "transcript.vtt"
     max_chars = 65
 
-    def render(self, alignment: Alignment, chapters: Sequence[Chapter], title: str | None = None) -> str:
+    def render(self, alignment: Alignment, chapters: Sequence[Chapter], title: str | None = None,
+               options: Options = Options()) -> str:
         blocks = ["WEBVTT"]
-        for c in cues(alignment, self.max_chars):
+        for c in self._cues(alignment, options):
             text = "\n".join(_vtt_escape(line) for line in c.lines)
             if c.speaker:
                 # The voice span is not displayed, so it does not count towards the line length.
@@ -123,9 +145,10 @@ class SrtWriter(Writer):
     filename = "transcript.srt"
     max_chars = 32
 
-    def render(self, alignment: Alignment, chapters: Sequence[Chapter], title: str | None = None) -> str:
+    def render(self, alignment: Alignment, chapters: Sequence[Chapter], title: str | None = None,
+               options: Options = Options()) -> str:
         blocks = []
-        for n, c in enumerate(cues(alignment, self.max_chars, label_speakers=True), 1):
+        for n, c in enumerate(self._cues(alignment, options, label_speakers=True), 1):
             # an arrow in the text would make a reader take the line for a cue's timing line
             lines = (re.sub(r"-{2,}>", "->", line) for line in c.lines)
             blocks.append(f"{n}\n{_clock(c.start, ',')} --> {_clock(c.end, ',')}\n" + "\n".join(lines))
@@ -138,9 +161,10 @@ class PodcastJsonWriter(Writer):
     filename = "transcript.json"
     max_chars = 65
 
-    def render(self, alignment: Alignment, chapters: Sequence[Chapter], title: str | None = None) -> str:
+    def render(self, alignment: Alignment, chapters: Sequence[Chapter], title: str | None = None,
+               options: Options = Options()) -> str:
         segments = []
-        for c in cues(alignment, self.max_chars):
+        for c in self._cues(alignment, options):
             seg: dict[str, object] = {}
             if c.speaker:
                 seg["speaker"] = c.speaker
@@ -154,7 +178,8 @@ class ChaptersJsonWriter(Writer):
 
     filename = "chapters.json"
 
-    def render(self, alignment: Alignment, chapters: Sequence[Chapter], title: str | None = None) -> str:
+    def render(self, alignment: Alignment, chapters: Sequence[Chapter], title: str | None = None,
+               options: Options = Options()) -> str:
         seen = set()
         entries = []
         for c in sorted(chapters, key=lambda c: c.start):
@@ -182,10 +207,11 @@ WRITERS: dict[str, Writer] = {
 
 
 def write_sidecars(alignment: Alignment, chapters: Sequence[Chapter], out_dir: Path,
-                   title: str | None = None) -> list[Path]:
+                   title: str | None = None, options: Options = Options()) -> list[Path]:
     paths = []
-    for writer in WRITERS.values():
+    for name in options.output_format:
+        writer = WRITERS[name]
         path = Path(out_dir) / writer.filename
-        write_atomic(path, writer.render(alignment, chapters, title))
+        write_atomic(path, writer.render(alignment, chapters, title, options))
         paths.append(path)
     return paths

@@ -22,6 +22,8 @@ from . import (
     download,
     episodes,
     formats,
+    names,
+    recover,
     publish,
     render,
     speakers,
@@ -60,16 +62,34 @@ def prompt_for(episode: Episode, settings: Settings) -> tuple[str | None, vocabu
     """The vocabulary prompt (None when it is off) and the glossary, if one is set."""
     opts = settings.vocabulary
     glossary = vocabulary.load_glossary(opts.glossary) if opts.glossary else None
-    prompt = vocabulary.build_prompt(episode, glossary) if opts.vocabulary else None
+    prompt = vocabulary.build_prompt(episode, glossary, with_names=opts.vocabulary_prompt == "sentences+names") \
+        if opts.vocabulary else None
+    if opts.initial_prompt:
+        prompt = f"{opts.initial_prompt.strip()} {prompt or ''}".strip()
     return prompt, glossary
 
 
 def transcribe_episode(episode: Episode, prepared: audio.Prepared, settings: Settings) -> Transcript:
-    """Whisper's transcript of the episode, prompted with its vocabulary, glossary applied."""
+    """Whisper's transcript of the episode, prompted with its vocabulary, glossary applied, and
+    near misses of the show notes' names corrected (listed in `options["names_corrected"]`)."""
     prompt, glossary = prompt_for(episode, settings)
     transcript = transcribe.transcribe(prepared, settings.transcribe, settings.workspace.cache_dir,
                                        prompt=prompt)
-    return vocabulary.apply_glossary(transcript, glossary)
+    transcript = vocabulary.apply_glossary(transcript, glossary)
+    if not settings.vocabulary.correct_names:
+        return transcript
+    vocab = names.vocabulary_names(episode, glossary.terms if glossary else ())
+    transcript, fixed = names.correct(transcript, vocab)
+    done = [f"{c.heard} -> {c.written}" for c in fixed]
+    return replace(transcript, options={**transcript.options, "names_corrected": done})
+
+
+def repairs(transcript: Transcript) -> list[str]:
+    """What the transcript's making repaired, for the log and the report."""
+    notes = [f"decoded again {recover.Stretch(**s).describe()}" for s in transcript.options.get("recovered", ())]
+    if fixed := transcript.options.get("names_corrected"):
+        notes.append("names corrected: " + ", ".join(fixed))
+    return notes
 
 
 def label_speakers(episode: Episode, transcript: Transcript, prepared: audio.Prepared,
@@ -90,7 +110,7 @@ def lay_out(episode: Episode, transcript: Transcript, settings: Settings) -> tup
 
 
 def save_drafts(episode: Episode, transcript: Transcript, alignment: Alignment, body: str,
-                ws: Workspace, sidecars: bool = True) -> None:
+                ws: Workspace, sidecars: bool = True, options: formats.Options = formats.Options()) -> None:
     """The draft body, the final transcript, the recorded words (`words.tsv`, committed: publish
     and review rebuild everything from it) and, unless told not to, the sidecar files, in the
     episode's folder."""
@@ -98,7 +118,8 @@ def save_drafts(episode: Episode, transcript: Transcript, alignment: Alignment, 
     write_atomic(ws.whisper_json(episode.slug), json.dumps(transcript_to_dict(transcript), indent=1))
     wordsfile.write(transcript, ws.words_tsv(episode.slug))
     if sidecars:
-        formats.write_sidecars(alignment, episode.chapters, ws.drafts(episode.slug), title=episode.title)
+        formats.write_sidecars(alignment, episode.chapters, ws.drafts(episode.slug), title=episode.title,
+                               options=options)
 
 
 def write_back(episode: Episode, body: str, offset: float, audio_sha256: str,
@@ -121,6 +142,9 @@ def process(episode: Episode, audio_file: Audio, settings: Settings) -> Outcome:
     # Decoded once: transcription and diarization read the same wav.
     prepared = audio.prepare(audio_file.path, settings.workspace.cache_dir, sha256=audio_file.sha256)
     transcript = transcribe_episode(episode, prepared, settings)
+    notes = repairs(transcript)
+    for note in notes:
+        log.info("%s: %s", episode.path, note)
     transcript = label_speakers(episode, transcript, prepared, settings)
     alignment, body = lay_out(episode, transcript, settings)
     if not settings.writeback.dry_run:  # a dry run writes nothing but the download and decode caches
@@ -128,10 +152,10 @@ def process(episode: Episode, audio_file: Audio, settings: Settings) -> Outcome:
     result = write_back(episode, body, alignment.offset, audio_file.sha256, settings)
     log.info("%s: %s", episode.path, result.message)
     if result.action != "dry-run":  # what `publish` would rebuild from the file just written
-        formats.write_sidecars(alignment, episode.chapters, site, title=episode.title)
+        formats.write_sidecars(alignment, episode.chapters, site, title=episode.title, options=settings.formats)
     return Outcome(
         episode.slug, str(episode.path), result.action, transcript.duration,
-        time.monotonic() - started, alignment.warnings, diff=result.diff,
+        time.monotonic() - started, alignment.warnings, diff=result.diff, notes=tuple(notes),
     )
 
 

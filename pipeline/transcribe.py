@@ -24,7 +24,7 @@ from .models import Transcript, transcript_from_dict, transcript_to_dict
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1  # bump when engine output changes for the same inputs
+CACHE_VERSION = 2  # bump when engine output changes for the same inputs
 # Options that do not change the transcript (the prompt itself is in the key instead).
 _NOT_IN_KEY = {"threads", "engine_budget_min", "engine_budget_factor"}
 
@@ -74,7 +74,9 @@ def transcribe(
     if not result.words:
         raise AudioError(f"{audio_path}: no speech found in {prepared.duration:.1f} s of audio")
     used: dict[str, Any] = {**dataclasses.asdict(options), "device": engine.device,
-                            "compute_type": engine.compute_type, "prompt": prompt}
+                            "compute_type": engine.compute_type, "prompt": prompt,
+                            "language": result.language,
+                            "recovered": result.options.get("recovered", [])}
     result = dataclasses.replace(result, options=used, audio_sha256=sha)
     elapsed = time.monotonic() - started
     log.info("transcribed %s (%.1f s) with %s in %.1f s (%.2fx real time)", audio_path,

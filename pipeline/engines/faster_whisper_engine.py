@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import TranscribeError
 from ..models import Segment, Transcript, Word
-from .base import Engine, Progress, clean_segments, cpu_threads
+from .base import Engine, Progress, clean_segments, cpu_threads, decode_language
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,20 @@ class FasterWhisperEngine(Engine):
             )
         except Exception as exc:  # noqa: BLE001 - hub, file and CTranslate2 errors all mean the same here
             raise TranscribeError(f"model {options.model!r}: {exc}") from exc
+        self.language = decode_language(options, self.model.model.is_multilingual)
         self.batched = BatchedInferencePipeline(self.model) if options.batch_size > 0 else None
+
+    def decode_window(self, samples, prompt: str | None, beam_size: int,
+                      temperature: float | tuple[float, ...]) -> list[Word]:
+        o = self.options
+        segments, _ = self.model.transcribe(
+            samples, language=self.language, beam_size=beam_size, temperature=temperature,
+            word_timestamps=True, vad_filter=False, initial_prompt=prompt or None,
+            condition_on_previous_text=False, compression_ratio_threshold=o.compression_ratio_threshold,
+            log_prob_threshold=o.log_prob_threshold, no_speech_threshold=o.no_speech_threshold,
+        )
+        return [Word(float(w.start), float(w.end), w.word, round(float(w.probability), 4))
+                for s in segments for w in s.words or ()]
 
     def transcribe(
         self, wav_path: Path, duration: float, prompt: str | None, progress: Progress | None = None
@@ -44,8 +57,9 @@ class FasterWhisperEngine(Engine):
 
         o = self.options
         kwargs = dict(
-            language=o.language or None,
+            language=self.language,
             beam_size=o.beam_size,
+            hotwords=o.hotwords or None,
             word_timestamps=True,
             vad_filter=o.vad,
             compression_ratio_threshold=o.compression_ratio_threshold,
@@ -77,7 +91,7 @@ class FasterWhisperEngine(Engine):
             raise TranscribeError(f"{wav_path}: faster-whisper failed: {exc}") from exc
         if progress:
             progress(duration)
-        return Transcript(
+        return self.with_gaps_filled(samples, Transcript(
             segments=clean_segments(raw, duration, ratios, o.compression_ratio_threshold),
             language=info.language, duration=duration, engine=self.name, model=self.model_label,
-        )
+        ))

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from ..errors import TranscribeError
 from ..models import Segment, Transcript, Word
-from .base import Engine, Progress, clean_segments, cpu_threads, ct2_alignment_heads, speech_clips
+from .base import (Engine, Progress, clean_segments, cpu_threads, ct2_alignment_heads, decode_language,
+                   speech_clips)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,21 @@ class OpenAIWhisperEngine(Engine):
             raise
         except Exception as exc:  # noqa: BLE001 - download, file and torch errors mean the same here
             raise TranscribeError(f"model {options.model!r} for openai-whisper: {exc}") from exc
+        self.language = decode_language(options, self.model.is_multilingual)
+
+    def decode_window(self, samples, prompt: str | None, beam_size: int,
+                      temperature: float | tuple[float, ...]) -> list[Word]:
+        import whisper
+
+        o = self.options
+        result = whisper.transcribe(
+            self.model, samples, verbose=None, language=self.language, beam_size=beam_size,
+            best_of=5, temperature=temperature, fp16=self.compute_type == "float16", word_timestamps=True,
+            initial_prompt=prompt or None, condition_on_previous_text=False,
+            compression_ratio_threshold=o.compression_ratio_threshold, logprob_threshold=o.log_prob_threshold,
+            no_speech_threshold=o.no_speech_threshold)
+        return [Word(float(w["start"]), float(w["end"]), w["word"], round(float(w["probability"]), 4))
+                for s in result["segments"] for w in s.get("words", ())]
 
     def _load(self, whisper, torch, device: str):
         ref = self.model_ref
@@ -76,13 +92,13 @@ class OpenAIWhisperEngine(Engine):
         if o.vad:
             clips = clip_timestamps(speech_clips(samples), samples.size / 16000)
             if not clips:
-                return Transcript((), o.language or "en", duration, self.name, self.model_label)
+                return Transcript((), self.language or "en", duration, self.name, self.model_label)
         try:
             with _progress_from_tqdm(whisper, progress):
                 result = whisper.transcribe(
                     self.model, samples,
                     verbose=False if progress else None,
-                    language=o.language or None,
+                    language=self.language,
                     beam_size=o.beam_size,
                     best_of=5,  # faster-whisper's default, for the temperature fallback
                     fp16=self.compute_type == "float16",
@@ -107,11 +123,11 @@ class OpenAIWhisperEngine(Engine):
         ratios = [float(s["compression_ratio"]) for s in result["segments"]]
         if progress:
             progress(duration)
-        return Transcript(
+        return self.with_gaps_filled(samples, Transcript(
             segments=clean_segments(raw, duration, ratios, o.compression_ratio_threshold),
-            language=result.get("language") or o.language, duration=duration, engine=self.name,
+            language=result.get("language") or self.language or "en", duration=duration, engine=self.name,
             model=self.model_label,
-        )
+        ))
 
 
 def clip_timestamps(spans: list[tuple[float, float]], audio_seconds: float) -> list[float]:

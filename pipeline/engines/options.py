@@ -18,7 +18,11 @@ class Options:
     # episode: WER 6.1% batched against 11.7-14.5% sequential, and no slower on 2 cores.
     batch_size: int = 4  # on 2 cores, 4 was a little faster than 8 or 16 (medians of 3)
     vad: bool = True
-    language: str = "en"
+    # "auto": English for a .en model, detected per episode by a multilingual one.
+    language: str = "auto"
+    hotwords: str | None = None  # faster-whisper: words to favour, before every window
+    # Speech (VAD) left without words is decoded again until covered or shown silent (recover.py).
+    recover_gaps: bool = True
     # Whisper's fallback and hallucination thresholds (its own defaults).
     compression_ratio_threshold: float = 2.4
     log_prob_threshold: float = -1.0
@@ -30,3 +34,7 @@ class Options:
     # many times the audio length (pipeline/watchdog.py): one stuck episode fails alone.
     engine_budget_min: float = 300.0
     engine_budget_factor: float = 3.0
+
+    def __post_init__(self) -> None:
+        if self.beam_size < 1 or self.batch_size < 0 or self.threads < 0:
+            raise ValueError("beam_size must be at least 1, batch_size and threads not negative")

@@ -64,47 +64,18 @@ class BenchOptions:
 
 # ---- the episodes -------------------------------------------------------------------------
 
-def part_seconds(script: synth.Script, truth: synth.Truth) -> list[float]:
-    """How long each part of `script` lasted when it was synthesized."""
-    lines = iter(truth.lines)
-    out = []
-    for part in script.parts:
-        if part.kind == "line":
-            line = next(lines)
-            out.append(line.end - line.start + part.pause)
-        else:
-            out.append(part.seconds)
-    return out
-
-
 def looped_script(minutes: float, cache_dir: Path) -> synth.Script:
     """The evaluation scripts played round after round until `minutes` are filled.
 
     Chapter titles get the round number, so every show-notes timestamp stays unique.
     """
     eps = build_set(SOURCE_SCRIPTS, cache_dir / "parts")
-    speakers: dict[str, synth.Voice] = {}
-    parts: list[synth.Part] = []
-    links: list[tuple[str, str]] = []
-    total, target, rnd = 0.0, minutes * 60, 0
-    while total < target:
-        rnd += 1
-        for ep in eps:
-            speakers.update(ep.script.speakers)
-            if rnd == 1:
-                links += ep.script.links
-            for part, seconds in zip(ep.script.parts, part_seconds(ep.script, ep.truth)):
-                if total >= target:
-                    break
-                if part.chapter:
-                    part = replace(part, chapter=f"{part.chapter} ({rnd})" if rnd > 1 else part.chapter)
-                parts.append(part)
-                total += seconds
-    return synth.Script(
+    return synth.loop_scripts(
+        [(ep.script, ep.truth) for ep in eps], minutes,
         title=f"A {minutes:g}-minute benchmark episode",
         description="Jeremy Jung, Armin Ronacher, Maren Ostrowski and Dana Whitfield on Rust at Sentry, "
                     "Symbolicator, Postgres, SQLite and Honeycomb.",
-        speakers=speakers, parts=tuple(parts), links=tuple(links), slug=f"bench-{minutes:g}min",
+        slug=f"bench-{minutes:g}min",
     )
 
 

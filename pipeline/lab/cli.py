@@ -41,8 +41,17 @@ def _write_json(path: Path | None, result: dict[str, Any]) -> None:
 @click.option("--diarize/--no-diarize", default=None, help="Label speakers (default: on).")
 @click.option("--vocabulary/--no-vocabulary", default=None,
               help="Prompt with the show notes' vocabulary (default: on).")
+@click.option("--vocabulary-prompt", type=click.Choice(["sentences", "sentences+names"]),
+              help="What the show notes put into the prompt (default: sentences).")
+@click.option("--correct-names/--no-correct-names", default=None,
+              help="Correct near misses of show-notes names after decoding (default: on).")
+@click.option("--recover-gaps/--no-recover-gaps", default=None,
+              help="Decode speech left without words again (default: on).")
+@click.option("--language", help="Default: the project's, auto.")
 @click.option("--episodes", "episodes", multiple=True, metavar="SCRIPT",
               help="A script name from pipeline/lab/episode_scripts (repeatable; default: all eval_*).")
+@click.option("--long", "long_minutes", type=float, metavar="MINUTES",
+              help="Also one long episode: the interview scripts looped to MINUTES (e.g. 20).")
 @click.option("--real/--no-real", default=True, help="Also the real clips in --shared-audio (default: on).")
 @click.option("--shared-audio", type=click.Path(path_type=Path), default=Path("../shared/audio"),
               show_default=True, help="The real clips and their manifest.json.")
@@ -65,6 +74,7 @@ def eval_command(batch_size: int | None, batched: bool | None, episodes: tuple[s
       python -m pipeline eval                 # make eval
       python -m pipeline eval --quick --no-real
       python -m pipeline eval --no-vocabulary --json .eval/no-vocabulary.json
+      python -m pipeline eval --model base --long 20 --no-real
     """
     from . import evaluate
 

@@ -16,7 +16,9 @@ Measured per episode and pooled:
   middle lies more than `EDGE_S` inside such an interval);
 - proper-noun recall: each spoken occurrence of a name listed in the script's `names` (all of
   which appear in the show notes) counts when the aligned output word is spelled exactly so;
-- speaker attribution: the share of aligned words whose speaker is the line's true speaker.
+- speaker attribution: the share of aligned words whose speaker is the line's true speaker;
+- invented names: a show-notes name written where the truth has another word (or none);
+- the longest run of consecutive truth words with nothing written for them (a dropped stretch).
 Also WER on the real clips in ../shared/audio (manifest.json), one transcription per channel
 where the manifest gives per-channel references.
 """
@@ -42,8 +44,10 @@ from typing import Any
 from . import synth
 
 SHARED_AUDIO = Path("..") / "shared" / "audio"  # beside the checkout `make eval` runs in
-EVAL_SCRIPTS = ("eval_rust_at_sentry", "eval_database_panel", "eval_quick")
+EVAL_SCRIPTS = ("eval_rust_at_sentry", "eval_database_panel", "eval_quick", "eval_interview_observability",
+                "eval_interview_compilers", "eval_interview_analytics")
 QUICK_SCRIPTS = ("eval_quick",)
+LONG_SOURCES = ("eval_interview_observability", "eval_interview_compilers", "eval_interview_analytics")
 EDGE_S = 0.5  # Whisper's word edges spill over into pauses; only a word well inside counts
 CHANNELS = {"left_channel": 0, "right_channel": 1}
 
@@ -223,6 +227,29 @@ def build_set(names: Sequence[str], cache_dir: Path) -> list[EvalEpisode]:
     return out
 
 
+def long_episode(minutes: float, cache_dir: Path) -> EvalEpisode:
+    """The interview scripts looped into one long episode (`--long`), synthesized once."""
+    import tomllib
+
+    eps = build_set(LONG_SOURCES, cache_dir)
+    script = synth.loop_scripts([(ep.script, ep.truth) for ep in eps], minutes,
+                                title=f"A {minutes:g}-minute episode of interviews",
+                                description=" ".join(ep.script.description for ep in eps),
+                                slug=f"eval-long-{minutes:g}min")
+    key = hashlib.sha256(repr((script, Path(synth.__file__).read_text(), _espeak_version())).encode()).hexdigest()[:12]
+    audio = cache_dir / f"{script.slug}-{key}.mp3"
+    truth_file = audio.with_suffix(".truth.json")
+    if audio.exists() and truth_file.exists():
+        truth = truth_from_dict(json.loads(truth_file.read_text()))
+    else:
+        log.info("synthesizing the %g-minute episode", minutes)
+        truth = synth.synthesize(script, audio)
+        truth_file.write_text(json.dumps(truth_to_dict(truth)))
+    nouns = tuple(dict.fromkeys(n for name in LONG_SOURCES
+                                for n in tomllib.loads(script_path(name).read_text()).get("names", ())))
+    return EvalEpisode(script, nouns, audio, truth)
+
+
 # ---- reading back what the pipeline wrote -------------------------------------------------
 
 @dataclass(frozen=True)
@@ -282,6 +309,8 @@ class Scores:
     names_total: int = 0
     names_right: int = 0
     names_missed: list[str] = field(default_factory=list)
+    invented: list[str] = field(default_factory=list)
+    longest_dropped: int = 0
     speaker_pairs: int = 0
     speaker_right: int = 0
     speaker_labels: str = ""  # "names" when the output used the truth's names, "mapped" otherwise
@@ -293,6 +322,8 @@ class Scores:
             setattr(self, f, getattr(self, f) + getattr(other, f))
         self.timecode_errors += other.timecode_errors
         self.names_missed += other.names_missed
+        self.invented += other.invented
+        self.longest_dropped = max(self.longest_dropped, other.longest_dropped)
 
     def summary(self) -> dict[str, Any]:
         tc = sorted(self.timecode_errors)
@@ -310,6 +341,9 @@ class Scores:
             "name_recall": _ratio(self.names_right, self.names_total),
             "names_total": self.names_total,
             "names_missed": sorted(set(self.names_missed)),
+            "invented_names": len(self.invented),
+            "invented": self.invented,
+            "longest_dropped_run": self.longest_dropped,
             "speaker_accuracy": _ratio(self.speaker_right, self.speaker_pairs),
             "speaker_labels": self.speaker_labels,
             "warnings": self.warnings,
@@ -343,8 +377,10 @@ def chapter_of(truth: synth.Truth, t: float) -> str | None:
     return title
 
 
-def score_episode(ep: EvalEpisode, transcript: dict[str, Any], episode_text: str) -> Scores:
-    """Compare what the pipeline wrote for `ep` with its truth."""
+def score_episode(ep: EvalEpisode, transcript: dict[str, Any], episode_text: str,
+                  vocabulary: Sequence[str] = ()) -> Scores:
+    """Compare what the pipeline wrote for `ep` with its truth; `vocabulary`: the show-notes
+    names (names.vocabulary_names) whose appearance in place of another word counts as invented."""
     truth = ep.truth
     s = Scores(ep.script.slug, audio_seconds=truth.duration)
     ref = [t for i, line in enumerate(truth.lines) for t in tokenize(line.text, i)]
@@ -370,6 +406,20 @@ def score_episode(ep: EvalEpisode, transcript: dict[str, Any], episode_text: str
                 s.names_right += 1
             else:
                 s.names_missed.append(f"{ref[a].raw}->{got or '(nothing)'}")
+
+    # Invented names: a show-notes name where the truth has another word, or nothing.
+    vocab = {v.lower() for v in vocabulary}
+    for a, b in pairs:
+        got = _possessive(hyp[b].raw) if b is not None else ""
+        if got.lower() in vocab and (a is None or _possessive(ref[a].norm) != _possessive(hyp[b].norm)):
+            s.invented.append(f"{ref[a].raw if a is not None else '(nothing)'}->{got}")
+    run = 0
+    for a, b in pairs:
+        if a is not None and b is None:
+            run += 1
+            s.longest_dropped = max(s.longest_dropped, run)
+        elif a is not None:
+            run = 0
 
     # Speakers: a diarizer that knows the names uses them; otherwise map labels one-to-one.
     matched = [(truth.lines[ref[a].ref].speaker, words[hyp[b].ref].get("speaker"))
@@ -440,7 +490,12 @@ class EvalOptions:
     batch_size: int | None = None
     diarize: bool | None = None
     vocabulary: bool | None = None
+    vocabulary_prompt: str | None = None
+    correct_names: bool | None = None
+    recover_gaps: bool | None = None
+    language: str | None = None
     episodes: tuple[str, ...] = ()
+    long_minutes: float | None = None
     real: bool = True
     shared_audio: Path = SHARED_AUDIO
     cache_dir: Path = Path(".eval")
@@ -460,6 +515,10 @@ def settings_for(args: EvalOptions, episodes_dir: Path, transcripts_dir: Path) -
         "batch_size": args.batch_size,
         "diarize": args.diarize,
         "vocabulary": args.vocabulary,
+        "vocabulary_prompt": args.vocabulary_prompt,
+        "correct_names": args.correct_names,
+        "recover_gaps": args.recover_gaps,
+        "language": args.language,
     }
     return config.load(overrides, pyproject=args.pyproject)
 
@@ -493,7 +552,10 @@ def run_episodes(eps: Sequence[EvalEpisode], args: EvalOptions, workdir: Path) -
         if outcome is None or outcome.state == "failed" or not whisper.exists():
             why = outcome.error if outcome else "not processed"
             raise RuntimeError(f"{files[slug]}: the pipeline failed: {why}")
-        sc = score_episode(ep, json.loads(whisper.read_text()), files[slug].read_text(encoding="utf-8"))
+        from .. import episodes, names
+
+        vocab = names.vocabulary_names(episodes.load(files[slug], settings.episodes))
+        sc = score_episode(ep, json.loads(whisper.read_text()), files[slug].read_text(encoding="utf-8"), vocab)
         sc.warnings += list(outcome.warnings)
         scores.append(sc)
     return scores
@@ -571,14 +633,15 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
 
 
 EPISODE_COLUMNS = ("episode", "audio s", "words", "WER", "chapter ok", "tc med s", "tc p95 s",
-                   "in music", "in silence", "names ok", "speaker ok")
+                   "in music", "in silence", "names ok", "invented", "max dropped", "speaker ok")
 
 
 def episode_row(d: dict[str, Any]) -> list[str]:
     return [d["episode"], f"{d['audio_seconds']:.0f}", str(d["ref_words"]), _fmt(d["wer"], True),
             _fmt(d["chapter_accuracy"], True), _fmt(d["timecode_median_s"]), _fmt(d["timecode_p95_s"]),
             str(d["words_in_music"]), str(d["words_in_silence"]),
-            f"{_fmt(d['name_recall'], True)} of {d['names_total']}",
+            f"{_fmt(d['name_recall'], True)} of {d['names_total']}", str(d["invented_names"]),
+            str(d["longest_dropped_run"]),
             _fmt(d["speaker_accuracy"], True) + (" (mapped)" if d["speaker_labels"] == "mapped" else "")]
 
 
@@ -586,6 +649,8 @@ def evaluate(args: EvalOptions) -> dict[str, Any]:
     started = time.monotonic()
     names = args.episodes or (QUICK_SCRIPTS if args.quick else EVAL_SCRIPTS)
     eps = build_set(names, args.cache_dir / "set")
+    if args.long_minutes:
+        eps.append(long_episode(args.long_minutes, args.cache_dir / "set"))
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="run-", dir=args.cache_dir))
     try:
@@ -610,6 +675,9 @@ def evaluate(args: EvalOptions) -> dict[str, Any]:
         "settings": {"engine": settings.transcribe.engine, "model": settings.transcribe.model,
                      "beam_size": settings.transcribe.beam_size, "batch_size": settings.transcribe.batch_size,
                      "vad": settings.transcribe.vad, "vocabulary": settings.vocabulary.vocabulary,
+                     "vocabulary_prompt": settings.vocabulary.vocabulary_prompt,
+                     "correct_names": settings.vocabulary.correct_names,
+                     "recover_gaps": settings.transcribe.recover_gaps,
                      "diarize": settings.speakers.diarize},
         "episodes": [sc.summary() for sc in scores],
         "pooled": pooled.summary(),
@@ -624,7 +692,9 @@ def evaluate(args: EvalOptions) -> dict[str, Any]:
 def print_results(result: dict[str, Any]) -> None:
     s, m = result["settings"], result["machine"]
     print(f"eval: {s['engine']} {s['model']}, beam {s['beam_size']}, batch {s['batch_size']}, "
-          f"vocabulary {'on' if s['vocabulary'] else 'off'}, diarize {'on' if s['diarize'] else 'off'}; "
+          f"vocabulary {s['vocabulary_prompt'] if s['vocabulary'] else 'off'}, "
+          f"names {'corrected' if s['correct_names'] else 'as decoded'}, "
+          f"gaps {'recovered' if s['recover_gaps'] else 'left'}, diarize {'on' if s['diarize'] else 'off'}; "
           f"{m['nproc']} x {m['cpu']}\n")
     rows = [episode_row(d) for d in result["episodes"]] + [episode_row(result["pooled"])]
     print(table(rows, EPISODE_COLUMNS))
@@ -632,6 +702,8 @@ def print_results(result: dict[str, Any]) -> None:
         extra = []
         if d["names_missed"]:
             extra.append("names wrong: " + ", ".join(d["names_missed"]))
+        if d["invented"]:
+            extra.append("names invented: " + ", ".join(d["invented"]))
         extra += d["warnings"]
         for e in extra:
             print(f"  {d['episode']}: {e}")

@@ -26,7 +26,8 @@ import subprocess
 import tempfile
 import tomllib
 import wave
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -219,3 +220,43 @@ def write_episode_file(script: Script, truth: Truth, url: str, path: Path, shift
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(episode_markdown(script, truth, url, shift), encoding="utf-8")
     return path
+
+
+def part_seconds(script: Script, truth: Truth) -> list[float]:
+    """How long each part of `script` lasted when it was synthesized."""
+    lines = iter(truth.lines)
+    out = []
+    for part in script.parts:
+        if part.kind == "line":
+            line = next(lines)
+            out.append(line.end - line.start + part.pause)
+        else:
+            out.append(part.seconds)
+    return out
+
+
+def loop_scripts(spoken: Sequence[tuple[Script, Truth]], minutes: float, title: str, description: str,
+                 slug: str) -> Script:
+    """The scripts played round after round until `minutes` are filled (a long episode).
+
+    Chapter titles get the round number, so every show-notes timestamp stays unique.
+    """
+    speakers: dict[str, Voice] = {}
+    parts: list[Part] = []
+    links: list[tuple[str, str]] = []
+    total, target, rnd = 0.0, minutes * 60, 0
+    while total < target:
+        rnd += 1
+        for script, truth in spoken:
+            speakers.update(script.speakers)
+            if rnd == 1:
+                links += script.links
+            for part, seconds in zip(script.parts, part_seconds(script, truth)):
+                if total >= target:
+                    break
+                if part.chapter and rnd > 1:
+                    part = replace(part, chapter=f"{part.chapter} ({rnd})")
+                parts.append(part)
+                total += seconds
+    return Script(title=title, description=description, speakers=speakers, parts=tuple(parts),
+                  links=tuple(links), slug=slug)
