@@ -311,16 +311,19 @@ def publish(paths: tuple[str, ...], only: tuple[str, ...], **flags: Any) -> int:
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
 @common_options
+@click.option("--update-voices", is_flag=True,
+              help="Also fold the episode into the profiles of the known voices it names.")
 @guarded
-def approve(paths: tuple[str, ...], **flags: Any) -> int:
+def approve(paths: tuple[str, ...], update_voices: bool, **flags: Any) -> int:
     """Mark transcripts reviewed, so that no regeneration ever replaces them; rebuilds their sidecars.
 
     \b
     Example:
       python -m pipeline approve 2019-09-13-rust-in-production-with-armin-ronacher
+      python -m pipeline approve my-ep --update-voices   # known voices learn from it too
     """
     from . import publish as publish_stage
-    from . import targets, writeback
+    from . import targets, voices, writeback
 
     settings = _settings(flags)
     for f in targets.resolve(paths, settings.episodes_dir):
@@ -328,6 +331,77 @@ def approve(paths: tuple[str, ...], **flags: Any) -> int:
         click.echo(f"{f.path}: marked reviewed")
         publish_stage.publish_all([f], settings.workspace, click.echo, _error, settings.publish,
                                   settings.writeback, settings.align, settings.episodes)
+        if update_voices:
+            for path in voices.update_from_episode(f.key, settings.transcripts_dir):
+                click.echo(f"{path}: updated from {f.key}")
+    return 0
+
+
+@main.group()
+def voices() -> None:
+    """Known voices: hosts and recurring co-hosts, named in every episode where they speak.
+
+    Profiles are small text files in <transcripts-dir>/voices/; commit them with the site so
+    that scheduled runs know them.
+
+    \b
+    Examples:
+      python -m pipeline voices add "Jeremy Jung" jeremy-30s.mp3
+      python -m pipeline voices add "Jeremy Jung" --from my-episode --label "Speaker 1"
+      python -m pipeline voices list
+      python -m pipeline voices remove "Jeremy Jung"
+    """
+
+
+@voices.command("add")
+@click.argument("name")
+@click.argument("audio", required=False)
+@click.option("--from", "from_slug", metavar="SLUG", help="Learn from this transcribed episode ...")
+@click.option("--label", help="... the voice its transcript labels so (e.g. \"Speaker 1\").")
+@common_options
+@guarded
+def voices_add(name: str, audio: str | None, from_slug: str | None, label: str | None, **flags: Any) -> int:
+    """Learn NAME's voice from AUDIO (a file or URL; about 30 s of them speaking) or from an
+    episode's transcript (--from SLUG --label LABEL)."""
+    from . import voices as profiles
+
+    settings = _settings(flags)
+    if bool(audio) == bool(from_slug) or bool(from_slug) != bool(label):
+        raise click.UsageError("give either AUDIO, or --from SLUG with --label LABEL")
+    if audio:
+        path = profiles.add(name, audio, settings.transcripts_dir, settings.download)
+    else:
+        path = profiles.add_from_episode(name, str(from_slug), str(label), settings.transcripts_dir)
+    click.echo(f"{path}: {name}")
+    return 0
+
+
+@voices.command("list")
+@common_options
+@guarded
+def voices_list(**flags: Any) -> int:
+    """The known voices, with how much speech each was learned from."""
+    from . import voices as profiles
+
+    settings = _settings(flags)
+    known = profiles.load_all(settings.transcripts_dir)
+    for p in known:
+        click.echo(f"{p.name}\t{p.seconds:.0f} s\t{p.source}")
+    if not known:
+        click.echo(f"no known voices in {profiles.voices_dir(settings.transcripts_dir)}")
+    return 0
+
+
+@voices.command("remove")
+@click.argument("name")
+@common_options
+@guarded
+def voices_remove(name: str, **flags: Any) -> int:
+    """Forget NAME's voice."""
+    from . import voices as profiles
+
+    settings = _settings(flags)
+    click.echo(f"{profiles.remove(name, settings.transcripts_dir)}: removed")
     return 0
 
 

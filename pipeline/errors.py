@@ -9,6 +9,7 @@ PipelineError
  │    ├── HumanTranscriptError   the transcript was written or edited by a person
  │    └── ConcurrentEditError    the file changed on disk since it was read
  ├── ConfigError        a bad setting in pyproject.toml or on the command line
+ ├── VoiceProfileError  a known voice that cannot be learned, read or found
  ├── LockedError        another run holds the lock
  ├── PathError          a path that would lead outside its folder
  └── StorageError       a file could not be written (a full disk, no permission)
@@ -58,6 +59,10 @@ class ConcurrentEditError(WritebackError):
 
 class ConfigError(PipelineError):
     """Bad setting"""
+
+
+class VoiceProfileError(PipelineError):
+    """Voice profile"""
 
 
 class LockedError(PipelineError):

@@ -39,6 +39,7 @@ class Flag:
 
 
 KINDS = {
+    "speaker": "Speakers, and the evidence for each name",
     "chapter": "Chapters",
     "hallucination": "Suspected hallucinations",
     "gap": "Long gaps",
@@ -83,13 +84,34 @@ def find_flags(
     """Everything a reviewer should look at, by kind then time."""
     index = index or WordIndex(alignment)
     flags = (
-        _chapter_flags(episode.chapters, alignment, options, index)
+        _speaker_flags(transcript, index)
+        + _chapter_flags(episode.chapters, alignment, options, index)
         + _hallucination_flags(transcript, options, index)
         + _gap_flags(index, alignment.duration or transcript.duration, options)
         + _low_confidence_flags(index, threshold)
     )
     order = list(KINDS)
     return sorted(flags, key=lambda f: (order.index(f.kind), f.start))
+
+
+def _speaker_flags(transcript: Transcript, index: WordIndex) -> list[Flag]:
+    """Each speaker at their first word, with why they carry their name; a numbered speaker in
+    a conversation is a name nobody could vouch for, to be filled in by the reviewer."""
+    info = transcript.options.get("diarization") or {}
+    evidence = info.get("evidence") or {}
+    flags = []
+    seen: set[str] = set()
+    for i, w in enumerate(index.words):
+        if w.speaker is None or w.speaker in seen:
+            continue
+        seen.add(w.speaker)
+        why = evidence.get(w.speaker)
+        if why is None:
+            if not info.get("needs_review"):
+                continue
+            why = "no evidence for a name: give it in the front matter's speakers, or add a known voice"
+        flags.append(Flag("speaker", w.start, f"{w.speaker}: {why}", index.anchor_of(i)))
+    return flags
 
 
 def heading_id(k: int) -> str:

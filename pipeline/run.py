@@ -29,6 +29,7 @@ from . import (
     speakers,
     transcribe,
     vocabulary,
+    voices,
     wordsfile,
     writeback,
 )
@@ -97,8 +98,9 @@ def label_speakers(episode: Episode, transcript: Transcript, prepared: audio.Pre
     """Speaker names on every word, unless diarization is off for the run or the episode."""
     if not speakers.enabled(episode, settings.speakers):
         return transcript
+    known = voices.load_all(settings.workspace.root)
     return speakers.diarize(transcript, prepared.path, episode, settings.speakers,
-                            settings.workspace.cache_dir)
+                            settings.workspace.cache_dir, known=known)
 
 
 def lay_out(episode: Episode, transcript: Transcript, settings: Settings) -> tuple[Alignment, str]:

@@ -87,6 +87,11 @@ class Workspace:
         return self.root / "cache"
 
     @property
+    def voices_dir(self) -> Path:
+        """Known voices' profiles (`voices`): small text files the site commits."""
+        return self.root / "voices"
+
+    @property
     def report_path(self) -> Path:
         return self.root / "report.json"
 

@@ -106,18 +106,18 @@ def _model_guard(load: Any, what: str, applies: Any = lambda *args, **kwargs: Tr
 def fakes_registered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """`engine = "fake"` and `diarizer = "fake"` work in every test, CLI runs in-process included,
     and in child processes that call `fakes.register()`."""
-    from pipeline import engines, speakers, watchdog
+    from pipeline import engines, speakers, voiceprint, watchdog
 
     real = tuple(engines.ENGINES.values())
     # A real engine loads in this process, or in the watchdog's child process (test engines
     # that run there too are no model).
-    patched = [(cls, "__init__") for cls in real] + [(watchdog.Watched, "__init__"), (speakers, "_encoder")]
+    patched = [(cls, "__init__") for cls in real] + [(watchdog.Watched, "__init__"), (voiceprint, "encoder")]
     saved = [getattr(owner, name) for owner, name in patched]
     for cls in real:
         cls.__init__ = _model_guard(cls.__init__, f"a real Whisper model ({cls.name})")  # type: ignore[method-assign]
     watchdog.Watched.__init__ = _model_guard(  # type: ignore[method-assign]
         watchdog.Watched.__init__, "a real Whisper model", lambda self, engine_cls, *a, **k: engine_cls in real)
-    speakers._encoder = _model_guard(speakers._encoder, "the speaker encoder")
+    voiceprint.encoder = _model_guard(voiceprint.encoder, "the speaker encoder")
     os.environ[fakes.ENV] = str(tmp_path_factory.mktemp("fakes-heard"))
     fakes.register()
     yield

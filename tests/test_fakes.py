@@ -75,7 +75,10 @@ def test_diarize_names_the_voices_from_the_front_matter_and_caches_the_labels(sp
 
     by_line = [{w.speaker for w in s.words} for s in named.segments]
     assert by_line == [{line.speaker} for line in truth.lines]
-    assert named.options["diarization"] == {"engine": "fake", "speakers": 2, "names": "episode"}
+    assert named.options["diarization"] == {
+        "engine": "fake", "speakers": 2, "names": "episode", "needs_review": False,
+        "evidence": {name: "listed in the episode" for name in episode.speakers},
+    }
     monkeypatch.setitem(speakers.DIARIZERS, fakes.NAME, lambda *a: pytest.fail("the cache should have answered"))
     assert speakers.diarize(transcript, wav, episode, options, cache) == named
     with pytest.raises(pytest.fail.Exception, match="cache should have answered"):

@@ -112,6 +112,22 @@ def test_suspected_hallucinations_from_scores_repeats_and_known_phrases() -> Non
     assert len(flags) == 5
 
 
+def test_each_speaker_is_listed_with_the_evidence_for_the_name_and_numbered_ones_flagged() -> None:
+    from dataclasses import replace
+
+    t = transcript_of(segment(words_at("welcome to the show", 0.0, "Kim Porter")),
+                      segment(words_at("thanks for having me", 3.0, "Speaker 1")),
+                      segment(words_at("so tell us", 6.0, "Kim Porter")))
+    t = replace(t, options={"diarization": {"evidence": {"Kim Porter": "known voice"}, "needs_review": True}})
+    flags = of_kind(review_flags.find_flags(episode_of(), t, one_section(t)), "speaker")
+    assert [(f.start, f.message) for f in flags] == [
+        (0.0, "Kim Porter: known voice"),
+        (3.0, "Speaker 1: no evidence for a name: give it in the front matter's speakers, or add a known voice"),
+    ]
+    calm = replace(t, options={"diarization": {"evidence": {}, "needs_review": False}})
+    assert of_kind(review_flags.find_flags(episode_of(), calm, one_section(calm)), "speaker") == []
+
+
 def test_low_confidence_words_are_grouped_into_spans() -> None:
     t = transcript_of(segment(words_at("we use rust@0.3 and@0.2 python for@0.45 speed", 0.0)))
     flags = of_kind(review_flags.find_flags(episode_of(), t, one_section(t), threshold=0.5), "low")

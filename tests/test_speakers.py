@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from pipeline import speakers
+from pipeline import speaker_names, speakers
 from pipeline.lab import synth
 from pipeline.models import Episode, Segment, Transcript, Word
 
@@ -137,12 +138,29 @@ def test_front_matter_names_follow_order_of_first_appearance(two_voices, tmp_pat
 
 
 @pytest.mark.model
-def test_names_from_text_cues(two_voices, tmp_path):
+def test_names_from_a_self_introduction_the_show_notes_confirm(two_voices, tmp_path):
+    """The host says "I'm David Brown", the notes name both: the guest is the one left."""
     wav, transcript, truth, _ = two_voices
-    out = speakers.diarize(transcript, wav, None, speakers.Options(), tmp_path / "cache")
-    assert out.options["diarization"]["names"] == "text"
+    episode = replace(_episode(tmp_path), title="Templates with Sarah Miller",
+                      description="David Brown talks to Sarah Miller about template engines.")
+    out = speakers.diarize(transcript, wav, episode, speakers.Options(), tmp_path / "cache")
+    info = out.options["diarization"]
+    assert info["names"] == "text" and not info["needs_review"]
+    assert "introduces themselves" in info["evidence"]["David Brown"]
     right = sum(w.speaker == t for w, t in zip(out.words, _truth_speakers(out.words, truth)))
     assert right / len(out.words) >= 0.95, {w.speaker for w in out.words}
+
+
+@pytest.mark.model
+def test_without_evidence_speakers_are_numbered_and_flagged(two_voices, tmp_path):
+    """No page: "I'm David Brown" alone is not evidence, so nobody is named."""
+    wav, transcript, truth, _ = two_voices
+    out = speakers.diarize(transcript, wav, None, speakers.Options(), tmp_path / "cache")
+    info = out.options["diarization"]
+    assert {w.speaker for w in out.words} == {"Speaker 1", "Speaker 2"}
+    assert info["names"] == "generic" and info["needs_review"] and info["evidence"] == {}
+    accuracy = _best_match_accuracy([w.speaker for w in out.words], _truth_speakers(out.words, truth))
+    assert accuracy >= 0.95
 
 
 @pytest.mark.model
@@ -210,7 +228,7 @@ def test_cache_hit_skips_the_audio(two_voices, tmp_path, monkeypatch):
     def no_audio(*args, **kwargs):
         raise AssertionError("the cache should have answered")
 
-    monkeypatch.setattr(speakers, "_embed_windows", no_audio)
+    monkeypatch.setattr(speakers.voiceprint, "embed_with_timbre", no_audio)
     again = speakers.diarize(transcript, wav, episode, speakers.Options(), cache)
     assert again == first
     # Other settings are another key: the audio is needed again.
@@ -229,24 +247,38 @@ def _words(*turns: tuple[int, str]) -> tuple[list[Word], list[int]]:
     return words, labels
 
 
-def test_text_cues_name_the_addressed_speaker_not_the_one_talking():
-    words, labels = _words(
-        (0, "Welcome to the show, Armin."),
-        (1, "Thanks for having me, Jeremy. Glad to be here."),
-        (0, "So tell us about Flask."),
-    )
-    names, source = speakers.name_speakers(words, labels)
-    assert names == {0: "Jeremy", 1: "Armin"} and source == "text"
+def _naming(words, labels, title="", description="", **kw):
+    episode = Episode(Path("e.md"), "e", title, description, None, {"title": title}, "", (), (), "pending", "")
+    return speaker_names.name_speakers(words, labels, notes=speaker_names.notes_people(episode), **kw)
 
 
-def test_self_introduction_gives_the_full_name():
+def test_a_self_introduction_names_only_when_the_notes_have_the_name():
     words, labels = _words(
         (0, "Hi everyone, I'm Jeremy Jung and this is the show."),
         (1, "Thanks, Jeremy. Nice to be on."),
         (0, "Great."),
     )
-    names, _ = speakers.name_speakers(words, labels)
-    assert names == {0: "Jeremy Jung", 1: "Speaker 1"}
+    assert _naming(words, labels).names == {0: "Speaker 1", 1: "Speaker 2"}
+    naming = _naming(words, labels, "Rust with Armin Ronacher", "Jeremy Jung talks to Armin Ronacher.")
+    assert naming.names == {0: "Jeremy Jung", 1: "Armin Ronacher"} and not naming.weak
+    assert naming.evidence["Armin Ronacher"].startswith("the one voice left")
+
+
+def test_a_misheard_name_is_never_used():
+    """"Ryan" for Bryan, "Emerald" for Alvaro: words found nowhere else are not names."""
+    words, labels = _words(
+        (0, "Welcome to the show. I'm Ryan Ortiz, and today I'm talking to Emerald Leave."),
+        (1, "Thanks for having me, Ryan. I'm Emerald Leave and I'm glad to be here."),
+        (0, "So tell us about builds."),
+    )
+    naming = _naming(words, labels, "Build Systems with Alvaro Leiva", "Bryan Ortiz talks to Alvaro Leiva.")
+    assert naming.names == {0: "Speaker 1", 1: "Speaker 2"} and naming.weak
+
+
+def test_one_name_claimed_by_two_voices_goes_to_neither():
+    words, labels = _words((0, "Hi, I'm Anita Zhang."), (1, "Well. I'm Anita Zhang too, oddly."), (2, "Hello."))
+    naming = _naming(words, labels, "Anita Zhang and Alvaro Leiva on systemd")
+    assert "Anita Zhang" not in naming.names.values()
 
 
 def test_ordinary_sentences_name_nobody():
@@ -254,8 +286,31 @@ def test_ordinary_sentences_name_nobody():
         (0, "I'm not sure. Welcome to the new world of Rust."),
         (1, "I'm Really happy with it. Thanks, Everyone."),
     )
-    names, source = speakers.name_speakers(words, labels)
-    assert names == {0: "Speaker 1", 1: "Speaker 2"} and source == "generic"
+    naming = _naming(words, labels, "Rust with Armin Ronacher", "Armin Ronacher on Rust.")
+    assert naming.names == {0: "Speaker 1", 1: "Speaker 2"} and naming.source == "generic"
+
+
+def test_known_voice_names_first_and_the_other_by_elimination():
+    words, labels = _words((0, "Welcome back."), (1, "Thanks."), (0, "So."))
+    naming = _naming(words, labels, "Build Systems with Alvaro Leiva", known={0: "Kim Porter"})
+    assert naming.names == {0: "Kim Porter", 1: "Alvaro Leiva"}
+    assert naming.evidence == {"Kim Porter": "known voice",
+                               "Alvaro Leiva": "the one voice left; the one name left in the show notes"}
+
+
+@pytest.mark.parametrize(("title", "description", "guests", "bounds"), [
+    ("Anita Zhang and Alvaro Leiva on systemd", "Two guests on service managers.",
+     ("Anita Zhang", "Alvaro Leiva"), (3, 3)),
+    ("Build Systems with Alvaro Leiva", "Kim Porter talks to Alvaro Leiva about builds.", ("Alvaro Leiva",), (2, 3)),
+    ("Rust in Production with Armin Ronacher", "", ("Armin Ronacher",), (2, 2)),
+    ("A Quick Word about Tokio", "How the runtime schedules tasks.", (), (1, 6)),
+    ("Postgres Internals", "Query planning, vacuum and indexes.", (), (1, 6)),
+])
+def test_show_notes_bound_the_number_of_speakers(title, description, guests, bounds):
+    episode = Episode(Path("e.md"), "e", title, description, None, {"title": title}, "", (), (), "pending", "")
+    notes = speaker_names.notes_people(episode)
+    assert notes.guests == guests
+    assert speaker_names.count_bounds(notes, 6) == bounds
 
 
 def test_short_flip_between_one_speaker_is_smoothed_but_a_real_reply_stays():

@@ -368,6 +368,21 @@ def ratios(rows: Sequence[Row]) -> list[dict[str, Any]]:
     return out
 
 
+def speaker_shares(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """What diarization adds to faster-whisper's transcription, per episode (budget: 15%)."""
+    out = []
+    for episode in dict.fromkeys(r.episode for r in rows):
+        fw = next((r for r in rows if r.episode == episode and r.stage == "transcribe"
+                   and r.engine == "faster-whisper"), None)
+        sp = next((r for r in rows if r.episode == episode and r.stage == "speakers"), None)
+        if fw and sp:
+            out.append({"episode": episode, "speakers_seconds": _r(sp.median("seconds")),
+                        "transcribe_seconds": _r(fw.median("seconds")),
+                        "share": _r(sp.median("seconds") / fw.median("seconds"), 3),
+                        "speakers_peak_rss_mb": _r(max(r["peak_rss_mb"] for r in sp.runs), 0)})
+    return out
+
+
 BENCH_COLUMNS = ("episode", "stage", "engine", "runs", "wall s", "RTF", "peak RSS MB", "model load s", "WER")
 
 
@@ -385,6 +400,10 @@ def print_results(result: dict[str, Any]) -> None:
         print(f"\n{q['episode']}: openai-whisper / faster-whisper = {q['speedup']:.1f}x "
               f"({q['openai_whisper_seconds']:.1f} s / {q['faster_whisper_seconds']:.1f} s transcribing, "
               f"model load excluded; {q['speedup_with_load']:.1f}x with it)")
+    for q in result.get("speaker_shares", []):
+        print(f"\n{q['episode']}: diarization adds {q['share']:.0%} to transcription "
+              f"({q['speakers_seconds']:.1f} s / {q['transcribe_seconds']:.1f} s, each in its own process), "
+              f"speakers stage peak RSS {q['speakers_peak_rss_mb']:.0f} MB")
     for note in result["notes"]:
         print(f"note: {note}")
     print(f"\n{result['seconds']:.0f} s in all (synthesis included)")
@@ -417,6 +436,7 @@ def bench(args: BenchOptions) -> dict[str, Any]:
                     | {"engines": list(engines), "repeats": args.repeats},
         "rows": [r.summary() for r in rows],
         "ratios": ratios(rows),
+        "speaker_shares": speaker_shares(rows),
         "notes": notes,
         "seconds": round(time.monotonic() - started, 1),
     }

@@ -664,6 +664,12 @@ def evaluate(args: EvalOptions) -> dict[str, Any]:
         if args.real and args.shared_audio.is_dir():
             clips = real_clips(args, workdir, args.shared_audio, limit=1 if args.quick else None)
         settings = settings_for(args, workdir / "episodes", workdir / "transcripts")
+        speaker_report = None
+        if settings.speakers.diarize:
+            from . import speaker_eval
+
+            speaker_report = speaker_eval.evaluate(args.cache_dir / "speakers", quick=args.quick, real=args.real,
+                                                   shared=args.shared_audio)
     finally:
         if not args.keep:
             import shutil
@@ -684,6 +690,7 @@ def evaluate(args: EvalOptions) -> dict[str, Any]:
         "real_clips": [{**asdict(c), "wer": _ratio(c.errors, c.ref_words)} for c in clips],
         "real_pooled": {"clips": len(clips), "ref_words": clip_words,
                         "wer": _ratio(sum(c.errors for c in clips), clip_words)},
+        "speakers": speaker_report,
         "workdir": str(workdir) if args.keep else None,
         "seconds": round(time.monotonic() - started, 1),
     }
@@ -714,4 +721,8 @@ def print_results(result: dict[str, Any]) -> None:
         rp = result["real_pooled"]
         rows.append(["pooled", "", str(rp["ref_words"]), _fmt(rp["wer"], True)])
         print(table(rows, ("real clip", "audio s", "words", "WER")))
+    if result.get("speakers"):
+        from . import speaker_eval
+
+        speaker_eval.print_report(result["speakers"])
     print(f"\n{result['seconds']:.0f} s in all" + (f"; run folder kept: {result['workdir']}" if result["workdir"] else ""))

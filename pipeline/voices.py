@@ -1,0 +1,206 @@
+"""Known voices: hosts and recurring co-hosts, named in every episode where they speak.
+
+A profile is a small text file in `<transcripts_dir>/voices/`, one per person, that the site
+commits so that scheduled runs know it: the person's name and their mean voice embedding
+(resemblyzer, 256 numbers). It is learned from about 30 seconds of that person speaking, from an
+audio file, or from the words an episode's transcript gives to one label.
+
+A speaker found in an episode takes a known name only when the two are mutually each other's
+best match and their similarity clears `MATCH`, which is calibrated so that a stranger is never
+taken for a known voice (see docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import VoiceProfileError as ProfileError
+from .files import write_atomic
+
+log = logging.getLogger(__name__)
+
+# Cosine similarity of a profile (from a ~37 s clip) and a speaker's mean embedding in an
+# episode. Measured on the eval's espeak-ng voices, the closest there are: the same voice
+# 0.982-0.994, another voice of one gender and near pitch 0.69-0.971; real different people
+# 0.52-0.81. One pair of espeak-ng variants (en-gb+m3, en-gb-x-rp) reaches 0.979-0.985: to the
+# encoder they are one voice, and no threshold tells them apart.
+MATCH = 0.975
+MIN_SECONDS = 10.0  # less speech than this gives an unstable profile
+CHUNK_S = 3.0  # an audio file is embedded in stretches of this length, silent ones skipped
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    embedding: np.ndarray
+    seconds: float
+    source: str
+
+    def to_text(self) -> str:
+        numbers = ", ".join(f"{v:.5f}" for v in self.embedding)
+        return (
+            "# A known voice for the speaker stage (python -m pipeline voices --help).\n"
+            f"name = {json.dumps(self.name)}\nsource = {json.dumps(self.source)}\n"
+            f"seconds = {self.seconds:.1f}\nmodel = \"resemblyzer\"\nembedding = [{numbers}]\n"
+        )
+
+
+def voices_dir(transcripts_dir: Path) -> Path:
+    from .workspace import Workspace
+
+    return Workspace(Path(transcripts_dir)).voices_dir
+
+
+def file_name(name: str) -> str:
+    return (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "voice") + ".toml"
+
+
+def load(path: Path) -> Profile:
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        vector = np.asarray(data["embedding"], dtype=np.float32)
+        name = str(data["name"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ProfileError(f"{path}: not a voice profile ({exc})") from exc
+    if vector.shape != (256,) or not np.isfinite(vector).all() or np.linalg.norm(vector) == 0:
+        raise ProfileError(f"{path}: the embedding must be 256 finite numbers")
+    return Profile(name, vector / np.linalg.norm(vector), float(data.get("seconds", 0.0)),
+                   str(data.get("source", "")))
+
+
+def load_all(transcripts_dir: Path) -> list[Profile]:
+    folder = voices_dir(transcripts_dir)
+    return [load(p) for p in sorted(folder.glob("*.toml"))] if folder.is_dir() else []
+
+
+def save(profile: Profile, transcripts_dir: Path) -> Path:
+    path = voices_dir(transcripts_dir) / file_name(profile.name)
+    write_atomic(path, profile.to_text())
+    return path
+
+
+def remove(name: str, transcripts_dir: Path) -> Path:
+    for profile_path in sorted(voices_dir(transcripts_dir).glob("*.toml")):
+        if load(profile_path).name.lower() == name.lower():
+            profile_path.unlink()
+            return profile_path
+    raise ProfileError(f"{voices_dir(transcripts_dir)}: no voice named {name!r}")
+
+
+def from_audio(name: str, wav_path: Path, source: str) -> Profile:
+    """A profile from a 16 kHz mono wav of one person speaking (silences skipped)."""
+    from . import voiceprint
+
+    with voiceprint.Reader(wav_path) as reader:
+        total = reader.n_samples / voiceprint.RATE
+        spans = [(t, min(total, t + CHUNK_S)) for t in np.arange(0.0, total, CHUNK_S)]
+        levels = [float(np.sqrt(np.mean(reader.read(a, b).astype(np.float64) ** 2))) for a, b in spans]
+        loud = max(levels, default=0.0)
+        spans = [s for s, level in zip(spans, levels) if level > 0.1 * loud and s[1] - s[0] >= 1.0]
+        seconds = sum(b - a for a, b in spans)
+        if seconds < MIN_SECONDS:
+            raise ProfileError(f"{source}: only {seconds:.0f} s of speech; about 30 s are needed")
+        embeds = voiceprint.embed(reader, spans)
+    return Profile(name, _mean(embeds, [b - a for a, b in spans]), seconds, source)
+
+
+def from_transcript(name: str, whisper_json: Path, label: str, source: str) -> Profile:
+    """A profile from the voice the speaker stage stored for `label` in an episode's
+    whisper.json (the mean embedding of every stretch given to that label)."""
+    try:
+        data = json.loads(Path(whisper_json).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ProfileError(f"{whisper_json}: {exc}") from exc
+    info = data.get("options", {}).get("diarization", {})
+    stored = info.get("voices", {})
+    if label not in stored:
+        known = ", ".join(sorted(stored)) or "none (transcribe it again with diarization on)"
+        raise ProfileError(f"{whisper_json}: no speaker labelled {label!r}; labels: {known}")
+    seconds = sum(
+        w["end"] - w["start"] for s in data.get("segments", []) for w in s.get("words", []) if w.get("speaker") == label
+    )
+    if seconds < MIN_SECONDS:
+        raise ProfileError(f"{whisper_json}: {label!r} speaks only {seconds:.0f} s; about 30 s are needed")
+    vector = np.asarray(stored[label], dtype=np.float32)
+    return Profile(name, vector / np.linalg.norm(vector), seconds, source)
+
+
+def _mean(embeds: np.ndarray, weights: Sequence[float]) -> np.ndarray:
+    v = (np.asarray(embeds, dtype=np.float64) * np.asarray(weights)[:, None]).sum(axis=0)
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+def recognise(voices: np.ndarray, profiles: Sequence[Profile]) -> dict[int, str]:
+    """Speaker index -> known name, for mutual best matches above MATCH."""
+    if len(voices) == 0 or not profiles:
+        return {}
+    sims = np.asarray(voices, dtype=np.float64) @ np.stack([p.embedding for p in profiles]).T
+    log.debug("voice similarities (speakers x profiles): %s", np.round(sims, 4).tolist())
+    out: dict[int, str] = {}
+    for i in range(len(voices)):
+        j = int(np.argmax(sims[i]))
+        if sims[i, j] >= MATCH and int(np.argmax(sims[:, j])) == i:
+            out[i] = profiles[j].name
+    return out
+
+
+# --- what the `voices` command and `approve --update-voices` do ------------------------------
+
+
+def add(name: str, source: str, transcripts_dir: Path, download_options: object | None = None) -> Path:
+    """Learn `name` from an audio file or URL of that person speaking; returns the profile."""
+    from . import audio, download
+
+    transcripts_dir = Path(transcripts_dir)
+    if re.match(r"^[a-z][a-z0-9+.-]*://", source):
+        from .workspace import Workspace
+
+        downloader = download.Downloader(download_options or download.Options(), Workspace(transcripts_dir).audio_dir)
+        try:
+            path = downloader.fetch(source, "voice-" + file_name(name).removesuffix(".toml")).path
+        finally:
+            downloader.close()
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ProfileError(f"{source}: no such file")
+    from .workspace import Workspace
+
+    wav = audio.prepare(path, Workspace(transcripts_dir).cache_dir).path
+    return save(from_audio(name, wav, source), transcripts_dir)
+
+
+def add_from_episode(name: str, slug: str, label: str, transcripts_dir: Path) -> Path:
+    """Learn `name` from the words the episode's transcript gives to `label`."""
+    from .workspace import Workspace
+
+    whisper = Workspace(Path(transcripts_dir)).whisper_json(slug)
+    if not whisper.is_file():
+        raise ProfileError(f"{whisper}: no such file (transcribe the episode first)")
+    return save(from_transcript(name, whisper, label, f"{slug}: {label}"), transcripts_dir)
+
+
+def update_from_episode(slug: str, transcripts_dir: Path) -> list[Path]:
+    """Fold an approved episode into the profiles of the known voices it names: each profile
+    becomes the mean of what it was and the episode's voice, weighted by seconds of speech."""
+    from .workspace import Workspace
+
+    whisper = Workspace(Path(transcripts_dir)).whisper_json(slug)
+    updated = []
+    for profile in load_all(transcripts_dir):
+        try:
+            heard = from_transcript(profile.name, whisper, profile.name, slug)
+        except ProfileError:
+            continue  # not in this episode, or too little of them
+        merged = _mean(np.stack([profile.embedding, heard.embedding]), [max(profile.seconds, 1.0), heard.seconds])
+        source = f"{profile.source}; {slug}" if profile.source else slug
+        updated.append(save(Profile(profile.name, merged, profile.seconds + heard.seconds, source), transcripts_dir))
+    return updated

@@ -1,0 +1,178 @@
+"""Known voices: profiles learned from a clip or an episode, recognised, never given to a stranger."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from test_speakers import (  # noqa: F401
+    GUEST,
+    HOST,
+    THIRD,
+    TWO_VOICES,
+    _episode,
+    _synthesized,
+    _truth_speakers,
+    whisper,
+)
+
+from pipeline import cli, speakers, voiceprint, voices
+from pipeline.errors import VoiceProfileError
+from pipeline.lab import synth
+from pipeline.models import Episode, Segment, Transcript, Word, transcript_to_dict
+
+READING = [
+    "Every team says they will clean up the old code later, and later never comes.",
+    "A good error message names the file, the line and what the program expected to find there.",
+    "We moved the whole build to a single machine with many cores, and it got three times faster.",
+    "People underestimate how much time goes into waiting for continuous integration.",
+    "Our first version kept everything in memory, which was fine until the first big customer arrived.",
+    "Observability is just a fancy word for being able to answer questions you did not plan for.",
+    "The network is not reliable, and every timeout needs a decision about what happens next.",
+    "Most performance problems I have seen were an accidental loop inside another loop.",
+]
+
+
+def _clip(folder: Path, voice: dict) -> Path:
+    """About 35 s of one voice reading sentences the episode does not use."""
+    script = synth.parse_script({"speakers": {"X": voice}, "parts": [{"speaker": "X", "text": t} for t in READING]})
+    synth.synthesize(script, folder / "clip.mp3")
+    return folder / "clip.mp3"
+
+
+@pytest.fixture(scope="module")
+def two_voices(tmp_path_factory, whisper):  # noqa: F811
+    return _synthesized(tmp_path_factory, whisper, TWO_VOICES, "two")
+
+
+def test_mel_frames_match_resemblyzers_own() -> None:
+    from resemblyzer.audio import wav_to_mel_spectrogram
+
+    rng = np.random.default_rng(0)
+    for n in (400, 1601, 48123):
+        y = (rng.normal(size=n) * 0.1).astype(np.float32)
+        ours, theirs = voiceprint.mel_frames(y), wav_to_mel_spectrogram(y)
+        assert ours.shape == theirs.shape
+        assert np.max(np.abs(ours - theirs)) <= 1e-5 * np.max(theirs)
+
+
+def test_a_broken_profile_names_its_file(tmp_path: Path) -> None:
+    folder = tmp_path / "voices"
+    folder.mkdir()
+    (folder / "kim.toml").write_text('name = "Kim"\nembedding = [1.0, 2.0]\n')
+    with pytest.raises(VoiceProfileError, match=r"kim\.toml: the embedding must be 256"):
+        voices.load_all(tmp_path)
+    (folder / "kim.toml").write_text("not toml [")
+    with pytest.raises(VoiceProfileError, match=r"kim\.toml: not a voice profile"):
+        voices.load_all(tmp_path)
+
+
+def test_profiles_round_trip_as_small_text_files(tmp_path: Path) -> None:
+    v = np.random.default_rng(1).normal(size=256).astype(np.float32)
+    path = voices.save(voices.Profile("Kim Porter", v / np.linalg.norm(v), 37.2, "kim.mp3"), tmp_path)
+    assert path == tmp_path / "voices" / "kim-porter.toml" and path.stat().st_size < 4000
+    back = voices.load(path)
+    assert back.name == "Kim Porter" and back.seconds == 37.2
+    assert float(back.embedding @ (v / np.linalg.norm(v))) > 0.99999
+    assert voices.remove("kim porter", tmp_path) == path and not path.exists()
+    with pytest.raises(VoiceProfileError, match="no voice named"):
+        voices.remove("Kim Porter", tmp_path)
+
+
+def test_recognition_needs_a_mutual_best_match_above_the_threshold() -> None:
+    a, b = np.eye(256, dtype=np.float32)[0], np.eye(256, dtype=np.float32)[1]
+    near_a = (a + 0.1 * b) / np.linalg.norm(a + 0.1 * b)  # cosine 0.995 with a
+    profiles = [voices.Profile("A", a, 30, ""), voices.Profile("B", b, 30, "")]
+    assert voices.recognise(np.stack([near_a, b]), profiles) == {0: "A", 1: "B"}
+    halfway = (a + b) / np.linalg.norm(a + b)  # cosine 0.71 with both: nobody
+    assert voices.recognise(np.stack([halfway]), profiles) == {}
+    # Two speakers both near A: only the nearer one is A.
+    nearer = (a + 0.05 * b) / np.linalg.norm(a + 0.05 * b)
+    assert voices.recognise(np.stack([near_a, nearer]), profiles[:1]) == {1: "A"}
+
+
+@pytest.mark.model
+def test_the_host_known_from_a_clip_is_named_and_the_guest_follows(two_voices, tmp_path: Path) -> None:
+    wav, transcript, truth, _ = two_voices
+    profile = voices.from_audio("David Brown", _wav(_clip(tmp_path, HOST), tmp_path), "clip.mp3")
+    assert 25 < profile.seconds < 45
+    episode = replace(_episode(tmp_path), title="Templates with Sarah Miller")
+    out = speakers.diarize(transcript, wav, episode, speakers.Options(), tmp_path / "cache", known=[profile])
+    info = out.options["diarization"]
+    assert info["evidence"] == {"David Brown": "known voice",
+                                "Sarah Miller": "the one voice left; the one name left in the show notes"}
+    truth_of = _truth_speakers(out.words, truth)
+    host = [w.speaker for w, t in zip(out.words, truth_of) if t == "David Brown"]
+    assert sum(s == "David Brown" for s in host) / len(host) >= 0.9
+    wrong = sum(w.speaker != t for w, t in zip(out.words, truth_of))
+    assert wrong / len(out.words) < 0.05
+
+
+@pytest.mark.model
+def test_a_stranger_is_never_taken_for_a_known_voice(two_voices, tmp_path: Path) -> None:
+    wav, transcript, _, _ = two_voices
+    stranger = voices.from_audio("Cy Planner", _wav(_clip(tmp_path, THIRD), tmp_path), "clip.mp3")
+    out = speakers.diarize(transcript, wav, None, speakers.Options(), tmp_path / "cache", known=[stranger])
+    assert "Cy Planner" not in {w.speaker for w in out.words}
+    assert out.options["diarization"]["needs_review"]
+
+
+@pytest.mark.model
+def test_voices_command_learns_from_audio_and_from_an_episode(two_voices, tmp_path: Path) -> None:
+    wav, transcript, _, _ = two_voices
+    runner = CliRunner()
+    root = tmp_path / "transcripts"
+    clip = _clip(tmp_path, GUEST)
+    run = runner.invoke(cli.main, ["voices", "add", "Sarah Miller", str(clip), "--transcripts-dir", str(root)])
+    assert run.exit_code == 0, run.output
+    assert (root / "voices" / "sarah-miller.toml").is_file()
+    # From an episode: the voice the speaker stage stored for a label.
+    out = speakers.diarize(transcript, wav, None, speakers.Options(), tmp_path / "cache")
+    (root / "ep").mkdir(parents=True)
+    (root / "ep" / "whisper.json").write_text(json.dumps(transcript_to_dict(out)))
+    run = runner.invoke(cli.main, ["voices", "add", "David Brown", "--from", "ep", "--label", "Speaker 1",
+                                   "--transcripts-dir", str(root)])
+    assert run.exit_code == 0, run.output
+    listing = runner.invoke(cli.main, ["voices", "list", "--transcripts-dir", str(root)]).output
+    assert "David Brown" in listing and "Sarah Miller" in listing
+    known = voices.load_all(root)
+    named = speakers.diarize(transcript, wav, None, speakers.Options(), tmp_path / "cache", known=known)
+    assert {w.speaker for w in named.words} == {"David Brown", "Sarah Miller"}
+    bad = runner.invoke(cli.main, ["voices", "add", "X", "--from", "ep", "--label", "Nobody",
+                                   "--transcripts-dir", str(root)])
+    assert bad.exit_code == 1 and "no speaker labelled 'Nobody'" in bad.output
+    gone = runner.invoke(cli.main, ["voices", "remove", "Sarah Miller", "--transcripts-dir", str(root)])
+    assert gone.exit_code == 0 and not (root / "voices" / "sarah-miller.toml").exists()
+
+
+def _wav(src: Path, folder: Path) -> Path:
+    out = folder / (src.stem + ".wav")
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(src), "-ac", "1", "-ar", "16000",
+                    "-c:a", "pcm_s16le", str(out)], check=True)
+    return out
+
+
+_ = (Episode, Segment, Transcript, Word)
+
+
+def test_an_approved_episode_updates_only_the_profiles_it_names(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    old, heard, other = (v / np.linalg.norm(v) for v in rng.normal(size=(3, 256)))
+    voices.save(voices.Profile("Kim Porter", old.astype(np.float32), 30.0, "kim.mp3"), tmp_path)
+    voices.save(voices.Profile("Alvaro Leiva", other.astype(np.float32), 30.0, "alvaro.mp3"), tmp_path)
+    words = [Word(float(t), float(t) + 0.9, " word", 0.9, "Kim Porter") for t in range(30)]
+    t = Transcript((Segment(0.0, 30.0, "", -0.1, 0.0, tuple(words)),), "en", 30.0, "faster-whisper", "tiny.en",
+                   options={"diarization": {"voices": {"Kim Porter": heard.tolist()}}})
+    (tmp_path / "ep").mkdir()
+    (tmp_path / "ep" / "whisper.json").write_text(json.dumps(transcript_to_dict(t)))
+    assert voices.update_from_episode("ep", tmp_path) == [tmp_path / "voices" / "kim-porter.toml"]
+    kim = voices.load(tmp_path / "voices" / "kim-porter.toml")
+    expected = (30 * old + 27 * heard) / np.linalg.norm(30 * old + 27 * heard)
+    assert float(kim.embedding @ expected) > 0.9999 and kim.seconds == pytest.approx(57.0)
+    assert kim.source == "kim.mp3; ep"
+    assert voices.load(tmp_path / "voices" / "alvaro-leiva.toml").seconds == 30.0
