@@ -26,7 +26,7 @@ runtime:
 # Everything: the reference engine, the test tools, espeak-ng and Chromium for demo and tests.
 .venv/.installed: .venv/.runtime
 	@$(MAKE) --no-print-directory sysdeps
-	$(PIP) install -q -e '.[openai,speakers,test]'
+	$(PIP) install -q -e '.[openai,speakers,test,ray]'
 	$(PIP) install -q --no-deps openai-whisper==20250625 resemblyzer==0.1.4
 	touch $@
 

@@ -169,6 +169,15 @@ def main() -> None:
 @click.option("--mark-low-confidence", is_flag=True, default=None,
               help="Mark doubtful words inline with (_needs review_ MM:SS).")
 @whisper_options
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Episodes at once on this machine, the CPU threads shared out (default: 1).")
+@click.option("--shard", metavar="K/N",
+              help="Only the K-th of N parts of the pending episodes (CI matrix jobs).")
+@click.option("--executor", type=click.Choice(["local", "ray"]),
+              help="local (default), or ray: one Ray task per episode (pip install '.[ray]').")
+@click.option("--ray-address", metavar="ADDRESS",
+              help="auto (default: the running cluster, else one on this machine), local, "
+              "or e.g. ray://head:10001.")
 @guarded
 def transcribe(paths: tuple[Path, ...], limit: int | None, only: tuple[str, ...],
                retry_failed: bool, **flags: Any) -> int:
@@ -179,6 +188,9 @@ def transcribe(paths: tuple[Path, ...], limit: int | None, only: tuple[str, ...]
       python -m pipeline transcribe
       python -m pipeline transcribe --only 2019-09-13-rust-in-production-with-armin-ronacher
       python -m pipeline transcribe --engine openai-whisper --model small.en --dry-run
+      python -m pipeline transcribe --workers 2             # two episodes at once
+      python -m pipeline transcribe --shard 2/4             # CI matrix job 2 of 4
+      python -m pipeline transcribe --executor ray --ray-address auto
       python -m pipeline transcribe --model base --language de --output-format vtt
       python -m pipeline transcribe --beam-size 1 --threads 2 --max-line-width 42
     """
@@ -304,7 +316,7 @@ def publish(paths: tuple[str, ...], only: tuple[str, ...], **flags: Any) -> int:
     settings = _settings(flags)
     files = targets.resolve(paths, settings.episodes_dir, only)
     failed = publish_stage.publish_all(files, settings.workspace, click.echo, _error, settings.publish,
-                                       settings.writeback, settings.align, settings.episodes)
+                                       settings.writeback, settings.align, settings.episodes, settings.formats)
     return 1 if failed else 0
 
 
@@ -330,7 +342,7 @@ def approve(paths: tuple[str, ...], update_voices: bool, **flags: Any) -> int:
         writeback.approve(f.path, settings.episodes)
         click.echo(f"{f.path}: marked reviewed")
         publish_stage.publish_all([f], settings.workspace, click.echo, _error, settings.publish,
-                                  settings.writeback, settings.align, settings.episodes)
+                                  settings.writeback, settings.align, settings.episodes, settings.formats)
         if update_voices:
             for path in voices.update_from_episode(f.key, settings.transcripts_dir):
                 click.echo(f"{path}: updated from {f.key}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import align, download, engines, episodes, flags, formats, publish, speakers, vocabulary, writeback
+from . import align, download, engines, episodes, executors, flags, formats, publish, speakers, vocabulary, writeback
 from .errors import ConfigError
 from .workspace import Workspace
 
@@ -29,6 +29,7 @@ STAGES: dict[str, type] = {
     "writeback": writeback.Options,
     "flags": flags.Options,
     "publish": publish.Options,
+    "executor": executors.Options,
 }
 
 
@@ -46,6 +47,7 @@ class Settings:
     writeback: writeback.Options = field(default_factory=writeback.Options)
     flags: flags.Options = field(default_factory=flags.Options)
     publish: publish.Options = field(default_factory=publish.Options)
+    executor: executors.Options = field(default_factory=executors.Options)
 
     @property
     def workspace(self) -> Workspace:

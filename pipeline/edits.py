@@ -17,6 +17,7 @@ from pathlib import Path
 from . import episodes, render, retime, writeback
 from .episodes import content
 from .errors import EpisodeError, WritebackError
+from .models import Episode
 
 _SPLIT = re.compile(r"(\n[ \t]*(?:\n[ \t]*)*\n)")
 _PREFIX = re.compile(r"^\[\d+:\d\d:\d\d\][ \t]*(?:\*\*(?P<name>.+?):\*\*[ \t]*)?")
@@ -125,11 +126,12 @@ def move_heading(body: str, k: int, before_paragraph: int) -> str:
 # --- the file -----------------------------------------------------------------------------------
 
 
-def _region(path: Path, lay: episodes.Layout, wrapper: tuple[str, str]) -> tuple[int, int]:
-    """First and last line of the transcript body in the file, wrapper lines excluded."""
+def _region(path: Path, lay: episodes.Layout, wrapper: tuple[str, str], ours: bool = True) -> tuple[int, int]:
+    """First and last line of the transcript body in the file, wrapper lines excluded; `ours`:
+    only a transcript the pipeline wrote (edited or not), never a person's own."""
     if lay.body is not None:
         return lay.body
-    if lay.heading is None or lay.provenance is None:
+    if lay.heading is None or (ours and lay.provenance is None):
         raise WritebackError(f"{path}: no transcript of the pipeline's to edit here")
     lines = [content(x) for x in lay.lines]
     first, last = lay.heading + 1, len(lines) - 1
@@ -145,6 +147,20 @@ def _region(path: Path, lay: episodes.Layout, wrapper: tuple[str, str]) -> tuple
     if first > last:
         raise WritebackError(f"{path}: the transcript section is empty")
     return first, last
+
+
+def body_of(episode: Episode) -> str | None:
+    """The transcript as the file has it now, hand edits included; None while it is pending."""
+    placeholders = getattr(episode, "placeholders", episodes.PLACEHOLDERS)
+    wrapper = getattr(episode, "wrapper", episodes.WRAPPER)
+    lay, _ = episodes.layout(episode.path, episode.text, placeholders, wrapper)
+    if episodes.state_of(lay) in ("pending", "no-transcript-section"):
+        return None
+    try:
+        first, last = _region(episode.path, lay, wrapper, ours=False)
+    except WritebackError:
+        return None
+    return "\n".join(content(x) for x in lay.lines[first : last + 1])
 
 
 def current_body(path: Path, text: str, options: episodes.Options = episodes.Options()) -> str:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import align, episodes, formats, retime, wordsfile, writeback
+from . import align, edits, episodes, formats, retime, wordsfile, writeback
 from .errors import EpisodeError, PipelineError
 from .models import Episode, Transcript, transcript_from_dict
 from .workspace import Workspace
@@ -66,7 +66,7 @@ def load_words(ws: Workspace, slug: str) -> Transcript:
 def edited(episode: Episode, transcript: Transcript, wb: writeback.Options = writeback.Options(),
            align_options: align.Options = align.Options(), body: str | None = None) -> retime.Edited:
     """The episode's transcript as it reads now (or `body`), timed from the recorded words."""
-    body = body if body is not None else writeback.transcript_body(episode, wb)
+    body = body if body is not None else edits.body_of(episode)
     if body is None:
         raise EpisodeError(f"{episode.path}: no transcript in the file to publish (state: {episode.state})")
     machine = align.align(transcript, episode.chapters, align_options)
@@ -76,25 +76,29 @@ def edited(episode: Episode, transcript: Transcript, wb: writeback.Options = wri
     return replace(result, alignment=replace(result.alignment, warnings=machine.warnings))
 
 
-def write(episode: Episode, result: retime.Edited, out_dir: Path) -> list[Path]:
-    return formats.write_sidecars(result.alignment, result.chapters, out_dir, title=episode.title)
+def write(episode: Episode, result: retime.Edited, out_dir: Path,
+          format_options: formats.Options = formats.Options()) -> list[Path]:
+    return formats.write_sidecars(result.alignment, result.chapters, out_dir, title=episode.title,
+                                  options=format_options)
 
 
 def publish(path: Path, ws: Workspace, options: Options = Options(),
             wb: writeback.Options = writeback.Options(), align_options: align.Options = align.Options(),
-            episode_options: episodes.Options = episodes.Options(), key: str | None = None) -> list[Path]:
+            episode_options: episodes.Options = episodes.Options(), key: str | None = None,
+            format_options: formats.Options = formats.Options()) -> list[Path]:
     """Rebuild one episode's sidecars from its file (`key`: its name under transcripts/, see
     `episodes.discover`); the paths written."""
     episode = episodes.load(path, episode_options, key)
     transcript = load_words(ws, episode.slug)
     result = edited(episode, transcript, wb, align_options)
-    return write(episode, result, sidecar_dir(episode, ws, options))
+    return write(episode, result, sidecar_dir(episode, ws, options), format_options)
 
 
 def publish_all(files: Sequence[episodes.Found], ws: Workspace, say: Callable[[str], object], warn: Callable[[str], object],
                 options: Options = Options(), wb: writeback.Options = writeback.Options(),
                 align_options: align.Options = align.Options(),
-                episode_options: episodes.Options = episodes.Options()) -> int:
+                episode_options: episodes.Options = episodes.Options(),
+                format_options: formats.Options = formats.Options()) -> int:
     """`publish` for each transcribed episode among `files` (others have nothing to publish);
     one that fails is reported and the rest go on. Returns how many failed."""
     failed = 0
@@ -102,7 +106,7 @@ def publish_all(files: Sequence[episodes.Found], ws: Workspace, say: Callable[[s
         if not ws.is_transcribed(f.key):
             continue
         try:
-            written = publish(f.path, ws, options, wb, align_options, episode_options, f.key)
+            written = publish(f.path, ws, options, wb, align_options, episode_options, f.key, format_options)
         except PipelineError as exc:
             warn(str(exc))
             failed += 1

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from . import align, edits, episodes, flags, publish, review, writeback
+from . import align, edits, episodes, flags, formats, publish, review, writeback
 from .errors import ConcurrentEditError, PipelineError
 from .workspace import Workspace
 
@@ -51,6 +51,7 @@ class Site:
     publish: publish.Options
     flags: flags.Options
     threshold: float = 0.5
+    formats: formats.Options = formats.Options()
 
 
 def save_voice(site: Site, slug: str, label: str, name: str) -> str:
@@ -143,7 +144,8 @@ class _App:
                 if action == "rename" and args.get("voice"):
                     notes.append(save_voice(self.site, slug, label, str(args["new"])))
             sidecars = publish.publish(episode.path, self.site.workspace, self.site.publish,
-                                       self.site.writeback, self.site.align, self.site.episode_options, slug)
+                                       self.site.writeback, self.site.align, self.site.episode_options, slug,
+                                       self.site.formats)
             log.info("%s: %s saved; rebuilt %s", episode.path, action, ", ".join(p.name for p in sidecars))
             return {"ok": True, "version": edits.version(episode.path.read_bytes()),
                     "sidecars": [str(p) for p in sidecars], "notes": notes}
@@ -265,7 +267,7 @@ def serve(files: list[episodes.Found], settings: Settings, port: int, say: Calla
     """Serve `files` until interrupted, after saying where (the addresses carry the token)."""
     site = Site({f.key: f.path for f in files}, settings.workspace, settings.episodes,
                 settings.writeback, settings.align, settings.publish, settings.flags,
-                settings.align.review_threshold)
+                settings.align.review_threshold, settings.formats)
     server = ReviewServer(site, port)
     say(f"Review server (Ctrl+C stops it): {server.url}")
     for slug in site.files:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +22,7 @@ from . import (
     audio,
     download,
     episodes,
+    executors,
     formats,
     names,
     recover,
@@ -35,6 +37,7 @@ from . import (
 )
 from .config import Settings
 from .errors import ConfigError, EpisodeError, PipelineError
+from .executors import Computed, Result
 from .files import write_atomic
 from .models import Alignment, Audio, Episode, Transcript, transcript_to_dict
 from .workspace import Outcome, Report, Workspace
@@ -136,11 +139,11 @@ def write_back(episode: Episode, body: str, offset: float, audio_sha256: str,
     return writeback.write(episode, body, provenance, settings.writeback)
 
 
-def process(episode: Episode, audio_file: Audio, settings: Settings) -> Outcome:
-    """Transcribe, diarize, align, render and write back one downloaded episode."""
-    started = time.monotonic()
-    # An impossible place for the sidecars fails the episode before anything is written.
-    site = publish.sidecar_dir(episode, settings.workspace, settings.publish)
+def compute(episode: Episode, audio_file: Audio, settings: Settings) -> Computed:
+    """Decode, transcribe, diarize and align one downloaded episode; writes no episode file.
+
+    The part that may run elsewhere (a thread, a Ray worker): it only fills the caches.
+    """
     # Decoded once: transcription and diarization read the same wav.
     prepared = audio.prepare(audio_file.path, settings.workspace.cache_dir, sha256=audio_file.sha256)
     transcript = transcribe_episode(episode, prepared, settings)
@@ -148,17 +151,58 @@ def process(episode: Episode, audio_file: Audio, settings: Settings) -> Outcome:
     for note in notes:
         log.info("%s: %s", episode.path, note)
     transcript = label_speakers(episode, transcript, prepared, settings)
-    alignment, body = lay_out(episode, transcript, settings)
+    return Computed(transcript, align.align(transcript, episode.chapters, settings.align), audio_file.sha256)
+
+
+def fetch_and_compute(episode: Episode, settings: Settings) -> Computed:
+    """Everything for one episode short of writing it, with a downloader of its own."""
+    with download.Downloader(settings.download, settings.workspace.audio_dir) as downloader:
+        audio_file = fetch(episode, settings, downloader)
+    return compute(episode, audio_file, settings)
+
+
+def commit(episode: Episode, computed: Computed, settings: Settings) -> Outcome:
+    """Render, save the drafts and sidecars, write back: the driver's part, whoever computed."""
+    # An impossible place for the sidecars fails the episode before anything is written.
+    site = publish.sidecar_dir(episode, settings.workspace, settings.publish)
+    alignment, transcript = computed.alignment, computed.transcript
+    notes = repairs(transcript)
+    for note in notes:
+        log.info("%s: %s", episode.path, note)
+    for warning in alignment.warnings:
+        log.warning("%s: %s", episode.path, warning)
+    body = render.render_markdown(alignment, settings.align)
     if not settings.writeback.dry_run:  # a dry run writes nothing but the download and decode caches
         save_drafts(episode, transcript, alignment, body, settings.workspace, sidecars=False)
-    result = write_back(episode, body, alignment.offset, audio_file.sha256, settings)
+    result = write_back(episode, body, alignment.offset, computed.audio_sha256, settings)
     log.info("%s: %s", episode.path, result.message)
     if result.action != "dry-run":  # what `publish` would rebuild from the file just written
         formats.write_sidecars(alignment, episode.chapters, site, title=episode.title, options=settings.formats)
-    return Outcome(
-        episode.slug, str(episode.path), result.action, transcript.duration,
-        time.monotonic() - started, alignment.warnings, diff=result.diff, notes=tuple(notes),
-    )
+    return Outcome(episode.slug, str(episode.path), result.action, transcript.duration,
+                   warnings=alignment.warnings, diff=result.diff, notes=tuple(notes))
+
+
+def work(episode: Episode, settings: Settings) -> Result:
+    """Download, decode, transcribe, diarize and align one episode, wherever this runs (a thread,
+    a Ray worker); its own errors are its result."""
+    started = time.monotonic()
+    try:
+        return Result(fetch_and_compute(episode, settings), None, time.monotonic() - started)
+    except PipelineError as exc:
+        log.error("%s", exc)
+        return Result(None, str(exc), time.monotonic() - started)
+    except Exception as exc:  # one broken episode never stops the batch
+        log.exception("%s: unexpected error", episode.path)
+        return Result(None, f"{episode.path}: {type(exc).__name__}: {exc}", time.monotonic() - started)
+
+
+def process(episode: Episode, audio_file: Audio, settings: Settings) -> Outcome:
+    """Transcribe, diarize, align, render and write back one downloaded episode."""
+    started = time.monotonic()
+    # An impossible place for the sidecars fails the episode before any work (commit checks again).
+    publish.sidecar_dir(episode, settings.workspace, settings.publish)
+    outcome = commit(episode, compute(episode, audio_file, settings), settings)
+    return replace(outcome, seconds=time.monotonic() - started)
 
 
 def select(
@@ -230,7 +274,8 @@ def run_batch(
     retry_failed: bool = False, download_only: bool = False,
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> Report:
-    """Every selected episode, the next one downloading while the current one is transcribed."""
+    """Every selected episode: serially (the next one downloading while the current one is
+    transcribed), `workers` at once, or on Ray; only this process writes files."""
     started = _now()
     outcomes: list[Outcome] = []
 
@@ -243,25 +288,19 @@ def run_batch(
     dry_run = settings.writeback.dry_run
     check_selection(paths, settings, only, limit)
     with ws.lock(leave_nothing=dry_run):
-        chosen, failures = select(paths, settings, only, limit, retry_failed)
+        chosen, failures = select(paths, settings, only, None, retry_failed)
+        chosen = executors.shard(chosen, settings.executor.shard)
+        chosen = chosen[:limit] if limit is not None else chosen
         if not dry_run:
             ws.sweep(chosen)
         for failure in failures:
             log.error("%s", failure.error)
             record(failure)
-        with download.Downloader(settings.download, ws.audio_dir) as downloader:
-            prefetch = _Prefetch()
-            try:
-                pending: list[Future[Audio]] = []
-                for i, episode in enumerate(chosen):
-                    while len(pending) <= i + 1 and len(pending) < len(chosen):
-                        pending.append(prefetch.submit(fetch, chosen[len(pending)], settings, downloader))
-                    record(_one(episode, pending[i], settings, download_only))
-            finally:
-                # Ctrl-C or the end: the download thread stops at its next chunk, and nobody
-                # waits for it (a daemon thread), so the lock is released now.
-                downloader.cancel()
-                prefetch.close()
+        opts = settings.executor
+        if download_only or (opts.executor == "local" and opts.workers == 1):
+            _serial(chosen, settings, download_only, record)
+        else:
+            _parallel(chosen, settings, record)
         report = Report("download" if download_only else "transcribe", started, _now(),
                         tuple(outcomes))
         if not download_only and not dry_run:
@@ -270,6 +309,75 @@ def run_batch(
             except PipelineError as exc:
                 log.error("%s", exc)  # the summary is still printed
     return report
+
+
+def _serial(chosen: Sequence[Episode], settings: Settings, download_only: bool,
+            record: Callable[[Outcome], None]) -> None:
+    with download.Downloader(settings.download, settings.workspace.audio_dir) as downloader:
+        prefetch = _Prefetch()
+        try:
+            pending: list[Future[Audio]] = []
+            for i, episode in enumerate(chosen):
+                while len(pending) <= i + 1 and len(pending) < len(chosen):
+                    pending.append(prefetch.submit(fetch, chosen[len(pending)], settings, downloader))
+                record(_one(episode, pending[i], settings, download_only))
+        finally:
+            # Ctrl-C or the end: the download thread stops at its next chunk, and nobody
+            # waits for it (a daemon thread), so the lock is released now.
+            downloader.cancel()
+            prefetch.close()
+
+
+def _parallel(chosen: Sequence[Episode], settings: Settings, record: Callable[[Outcome], None]) -> None:
+    """Work elsewhere, writes here as results come in; the report keeps the selection order."""
+    done: dict[int, Outcome] = {}
+
+    def write(i: int, result: Result) -> None:
+        episode = chosen[i]
+        started = time.monotonic()
+        if result.computed is None:
+            outcome = Outcome(episode.slug, str(episode.path), "failed", seconds=result.seconds,
+                              error=result.error)
+        else:
+            try:
+                outcome = commit(episode, result.computed, settings)
+            except PipelineError as exc:
+                log.error("%s", exc)
+                outcome = Outcome(episode.slug, str(episode.path), "failed", error=str(exc))
+            outcome = replace(outcome, seconds=result.seconds + time.monotonic() - started)
+        done[i] = outcome
+
+    if settings.executor.executor == "ray":
+        from . import ray_executor
+
+        ray_executor.run(chosen, settings, work, write)
+    else:
+        _threads(chosen, settings, write)
+    for i in sorted(done):
+        record(done[i])
+
+
+def divided(settings: Settings, parallel: int) -> Settings:
+    """Settings for `parallel` episodes at once: the engine's threads shared out between them."""
+    t = settings.transcribe
+    threads = t.threads or max(1, (os.cpu_count() or 1) // parallel)
+    return replace(settings, transcribe=replace(t, threads=threads, concurrency=parallel))
+
+
+def _threads(chosen: Sequence[Episode], settings: Settings, done: executors.Done) -> None:
+    """`workers` episodes at once in this process, each on its own engine."""
+    n = min(settings.executor.workers, len(chosen)) or 1
+    shared = divided(settings, n)
+    progress = executors.Progress(len(chosen), n)
+    pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="episode")
+    try:
+        futures = {pool.submit(work, episode, shared): i for i, episode in enumerate(chosen)}
+        for future in as_completed(futures):
+            result = future.result()
+            progress.finished(result.error is not None)
+            done(futures[future], result)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # Ctrl-C: no episode not yet begun starts
 
 
 class _Prefetch:

@@ -25,8 +25,9 @@ from .models import Transcript, transcript_from_dict, transcript_to_dict
 log = logging.getLogger(__name__)
 
 CACHE_VERSION = 2  # bump when engine output changes for the same inputs
-# Options that do not change the transcript (the prompt itself is in the key instead).
-_NOT_IN_KEY = {"threads", "engine_budget_min", "engine_budget_factor"}
+# Options that do not change the transcript (the prompt itself is in the key instead): how the
+# work is spread over cores and over episodes transcribed at once, and the engine's time budget.
+_NOT_IN_KEY = {"threads", "concurrency", "engine_budget_min", "engine_budget_factor"}
 
 
 def cache_key(audio_sha256: str, options: Options, prompt: str | None) -> str:
@@ -73,9 +74,11 @@ def transcribe(
         result = engine.transcribe(prepared.path, prepared.duration, prompt, report)
     if not result.words:
         raise AudioError(f"{audio_path}: no speech found in {prepared.duration:.1f} s of audio")
-    used: dict[str, Any] = {**dataclasses.asdict(options), "device": engine.device,
-                            "compute_type": engine.compute_type, "prompt": prompt,
-                            "language": result.language,
+    # How it was made, less how the work was spread: the same record whether one episode or four
+    # ran at once.
+    made = {k: v for k, v in dataclasses.asdict(options).items() if k not in _NOT_IN_KEY}
+    used: dict[str, Any] = {**made, "device": engine.device, "compute_type": engine.compute_type,
+                            "prompt": prompt, "language": result.language,
                             "recovered": result.options.get("recovered", [])}
     result = dataclasses.replace(result, options=used, audio_sha256=sha)
     elapsed = time.monotonic() - started

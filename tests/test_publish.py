@@ -205,3 +205,53 @@ def test_edits_change_only_what_they_must(tmp_path: Path) -> None:
     wine = next(c for c in chapters["chapters"] if c["title"] == "What's Wine")
     thank_you = next(w for w in golden_episode()[0].words if w.text.strip() == "Thank")
     assert wine["startTime"] == pytest.approx(thank_you.start)  # the heading's new place
+
+
+# --- the review server's API, in this process (the browser test is tests/test_review_server.py) ----
+
+
+def _post(server, slug: str, action: str, args: dict, token: str | None = None) -> tuple[int, dict]:  # type: ignore[no-untyped-def]
+    import urllib.error
+    import urllib.request
+
+    base = server.url.split("/?")[0]
+    request = urllib.request.Request(f"{base}/api/{slug}/{action}", data=json.dumps(args).encode(), method="POST",
+                                     headers={"Content-Type": "application/json",
+                                              "X-Review-Token": server.token if token is None else token})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_review_server_api_saves_each_change_and_refuses_stale_or_unsigned_ones(tmp_path: Path) -> None:
+    import threading
+
+    from pipeline import review_server
+
+    path = site(tmp_path)
+    ws = Workspace(tmp_path / "transcripts")
+    s = config.build({})
+    server = review_server.ReviewServer(review_server.Site(
+        {SLUG: path}, ws, s.episodes, s.writeback, s.align, s.publish, s.flags))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        before = path.read_bytes()
+        assert _post(server, SLUG, "approve", {"version": edits.version(before)}, token="guess")[0] == 403
+        assert _post(server, SLUG, "approve", {"version": "0" * 64})[0] == 409
+        assert path.read_bytes() == before
+
+        status, answer = _post(server, SLUG, "rename", {"version": edits.version(before), "old": "Speaker 3",
+                                                         "new": "Abbie Smith", "voice": True})
+        assert status == 200, answer
+        assert path.read_bytes() == before.replace(b"**Speaker 3:**", b"**Abbie Smith:**")
+        assert answer["notes"] and "known voice" in answer["notes"][0]  # saved, or why not
+        assert "Abbie Smith" in (ws.drafts(SLUG) / "transcript.vtt").read_text()
+
+        status, answer = _post(server, SLUG, "paragraph", {"version": answer["version"], "n": 99, "text": "x"})
+        assert status == 400 and "no paragraph 99" in answer["error"]
+        status, answer = _post(server, SLUG, "approve", {"version": edits.version(path.read_bytes())})
+        assert status == 200 and episodes.load(path).state == "reviewed"
+    finally:
+        server.close()

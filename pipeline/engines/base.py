@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import wave
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
+
+import numpy as np
 
 from ..errors import ConfigError
 from ..models import Segment, Transcript, Word
@@ -63,6 +66,35 @@ def ct2_alignment_heads(model_dir: Path) -> list[tuple[int, int]] | None:
         return None
     heads = json.loads(config.read_text()).get("alignment_heads")
     return [tuple(h) for h in heads] if heads else None
+
+
+# Audio is transcribed a window at a time, so memory stays flat in episode length: a window's
+# samples, VAD chunks and log-mel features, never the whole episode's. Each cut falls at the
+# quietest 30 ms of the stretch before it, between words; an episode up to WINDOW_S + SLACK_S
+# is one window, transcribed exactly as a whole.
+WINDOW_S = 600.0
+SLACK_S = 60.0
+CUT_SEARCH_S = 30.0
+
+
+def windows(wav_path: Path) -> list[tuple[int, int]]:
+    """[start, stop) sample ranges covering a prepared wav."""
+    from ..audio import RATE, read_window
+
+    with wave.open(str(wav_path)) as w:
+        total = w.getnframes()
+    out, pos = [], 0
+    while total - pos > (WINDOW_S + SLACK_S) * RATE:
+        end = pos + int(WINDOW_S * RATE)
+        lo = end - int(CUT_SEARCH_S * RATE)
+        step = int(0.03 * RATE)
+        stretch = read_window(wav_path, lo, end)
+        power = (stretch[: stretch.size // step * step].astype(np.float64) ** 2).reshape(-1, step).mean(axis=1)
+        cut = lo + int(power.argmin()) * step + step // 2
+        out.append((pos, cut))
+        pos = cut
+    out.append((pos, total))
+    return out
 
 
 def decode_language(options: Options, multilingual: bool) -> str | None:
@@ -125,6 +157,41 @@ class Engine(ABC):
         self, wav_path: Path, duration: float, prompt: str | None, progress: Progress | None = None
     ) -> Transcript:
         """Transcribe a prepared 16 kHz mono wav; `prompt` is kept in force for every window."""
+
+    def transcribe_window(
+        self, samples: np.ndarray, duration: float, prompt: str | None, progress: Progress | None = None,
+        wav_path: Path | str = "audio",
+    ) -> Transcript:
+        """One window's samples transcribed, times from the window's start (engines that use
+        `by_windows` provide it)."""
+        raise NotImplementedError
+
+    def by_windows(
+        self, wav_path: Path, duration: float, prompt: str | None, progress: Progress | None = None
+    ) -> Transcript:
+        """`transcribe_window` over the wav's `windows`, joined: memory flat in episode length.
+
+        One window (an episode up to WINDOW_S + SLACK_S) is exactly the whole-file transcription.
+        """
+        from ..audio import RATE, read_window
+
+        segments: list[Segment] = []
+        recovered: list[object] = []
+        language, options = None, {}
+        for lo, hi in windows(wav_path):
+            offset = lo / RATE
+            relay = None if progress is None else (lambda t, at=offset: progress(min(t + at, duration)))
+            part = self.transcribe_window(read_window(wav_path, lo, hi), (hi - lo) / RATE, prompt, relay,
+                                          wav_path=wav_path)
+            segments += _shifted(part.segments, offset)
+            recovered += part.options.get("recovered", [])
+            language, options = language or part.language, options or part.options
+        if progress:
+            progress(duration)
+        if recovered:
+            options = {**options, "recovered": recovered}
+        return Transcript(tuple(segments), language or "en", duration, self.name, self.model_label,
+                          options=options)
 
 
 # ---- cleaning up what Whisper returns ------------------------------------------------------
@@ -200,3 +267,13 @@ def speech_clips(samples, threshold: float = 0.5) -> list[tuple[float, float]]:
 
     spans = get_speech_timestamps(samples, VadOptions(threshold=threshold))
     return [(s["start"] / 16000, s["end"] / 16000) for s in spans]
+
+
+def _shifted(segments: Sequence[Segment], offset: float) -> list[Segment]:
+    """Window times to episode times (word times rounded as clean_segments leaves them)."""
+    if not offset:
+        return list(segments)
+    return [replace(seg, start=round(seg.start + offset, 3), end=round(seg.end + offset, 3),
+                    words=tuple(replace(w, start=round(w.start + offset, 3), end=round(w.end + offset, 3))
+                                for w in seg.words))
+            for seg in segments]

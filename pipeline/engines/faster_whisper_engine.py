@@ -53,8 +53,12 @@ class FasterWhisperEngine(Engine):
     def transcribe(
         self, wav_path: Path, duration: float, prompt: str | None, progress: Progress | None = None
     ) -> Transcript:
-        from ..audio import read_wav
+        return self.by_windows(wav_path, duration, prompt, progress)
 
+    def transcribe_window(
+        self, samples, duration: float, prompt: str | None, progress: Progress | None = None,
+        wav_path: Path | str = "audio",
+    ) -> Transcript:
         o = self.options
         kwargs = dict(
             language=self.language,
@@ -71,7 +75,6 @@ class FasterWhisperEngine(Engine):
             # made tiny.en skip whole windows (1137 of 1250 words on a 10-minute episode).
             initial_prompt=prompt or None,
         )
-        samples = read_wav(wav_path)
         try:
             if self.batched is not None:
                 kwargs.pop("condition_on_previous_text")  # the batched pipeline has no such option

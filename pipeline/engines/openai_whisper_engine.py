@@ -82,12 +82,15 @@ class OpenAIWhisperEngine(Engine):
     def transcribe(
         self, wav_path: Path, duration: float, prompt: str | None, progress: Progress | None = None
     ) -> Transcript:
+        return self.by_windows(wav_path, duration, prompt, progress)
+
+    def transcribe_window(
+        self, samples, duration: float, prompt: str | None, progress: Progress | None = None,
+        wav_path: Path | str = "audio",
+    ) -> Transcript:
         import whisper
 
-        from ..audio import read_wav
-
         o = self.options
-        samples = read_wav(wav_path)
         clips: list[float] | str = "0"
         if o.vad:
             clips = clip_timestamps(speech_clips(samples), samples.size / 16000)

@@ -12,6 +12,7 @@ class Options:
     device: str = "auto"
     compute_type: str = "auto"
     threads: int = 0  # 0: one per core
+    concurrency: int = 1  # episodes transcribed at once, each on its own engine process (--workers)
     beam_size: int = 5
     # faster-whisper's batched pipeline decodes VAD-cut chunks with the vocabulary prompt before
     # every chunk; sequential decoding (0) loses it after the first 30 s. On a 10-minute

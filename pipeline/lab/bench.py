@@ -34,6 +34,7 @@ from typing import Any
 
 from . import synth
 from .evaluate import build_set, machine, normalize, table, word_errors
+from .serve import serve
 
 log = logging.getLogger("pipeline.bench")
 
@@ -60,6 +61,9 @@ class BenchOptions:
     diarize: bool = True
     cache_dir: Path = Path(".bench")
     pyproject: Path = Path("pyproject.toml")
+    throughput: bool = True  # the batch with --workers 1, 2, 4 (scaling.py, run by the command)
+    whole_run: bool = False  # each episode's whole run in one process, its peak RSS
+    curve: bool = False  # 10, 30, 60 and 120 minutes, faster-whisper, whole runs included
 
 
 # ---- the episodes -------------------------------------------------------------------------
@@ -120,6 +124,8 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     stage = spec["stage"]
     work = Path(spec["work"])
     result: dict[str, Any] = {}
+    if stage == "batch":  # the whole run, as `make transcribe` does it
+        return batch_worker(spec)
     started = time.perf_counter()
     if stage == "baseline":
         from .. import run  # noqa: F401 - every stage's imports, nothing else
@@ -236,6 +242,57 @@ def run_worker(spec: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
         return json.loads(out_file.read_text())
 
 
+# ---- whole runs: the batch in one process ---------------------------------------------
+
+def batch_worker(spec: dict[str, Any]) -> dict[str, Any]:
+    """Inside the worker process: `run.run_batch` over the spec's episodes."""
+    import time
+
+    from .. import config, run
+
+    values = {"transcripts_dir": spec["transcripts"], "workers": spec["workers"],
+              "diarize": spec["diarize"]}
+    settings = config.load(values, pyproject=Path(spec["pyproject"]))
+    started = time.perf_counter()
+    report = run.run_batch([Path(spec["episodes"])], settings)
+    return {"seconds": time.perf_counter() - started,
+            "audio_seconds": sum(o.audio_seconds for o in report.outcomes),
+            "states": sorted(o.state for o in report.outcomes),
+            "errors": [o.error for o in report.outcomes if o.error]}
+
+
+@dataclass(frozen=True)
+class Site:
+    media: Path
+    episodes: list[tuple[synth.Script, synth.Truth, str]]  # script, truth, file name in media
+
+
+def run_batch_measured(site: Site, workdir: Path, workers: int, diarize: bool, pyproject: Path) -> dict[str, Any]:
+    """One batch over `site` in a fresh process and a fresh transcripts folder."""
+    episodes = workdir / f"episodes-{workers}"
+    with serve(site.media) as base:
+        for i, (script, truth, name) in enumerate(site.episodes):
+            synth.write_episode_file(script, truth, f"{base}/{name}", episodes / f"ep-{i}" / "index.md")
+        result = run_worker({"stage": "batch", "episodes": str(episodes), "workers": workers,
+                             "transcripts": str(workdir / f"transcripts-{workers}"), "diarize": diarize,
+                             "pyproject": str(pyproject.resolve())})
+    if result["errors"]:
+        raise RuntimeError(f"batch with {workers} workers: {result['errors'][0]}")
+    return result
+
+
+def whole_run(ep: BenchEpisode, label: str, workdir: Path, diarize: bool, pyproject: Path) -> dict[str, Any]:
+    """Peak RSS and wall time of one episode through the whole batch in a fresh process."""
+    media = workdir / "whole-media"
+    media.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ep.audio, media / "episode.mp3")
+    site = Site(media, [(ep.script, ep.truth, "episode.mp3")])
+    print(f"  {label}: whole run (download to write-back, one process)...", flush=True)
+    r = run_batch_measured(site, workdir / "whole", 1, diarize, pyproject)
+    return {"episode": label, "audio_seconds": round(r["audio_seconds"], 1), "seconds": round(r["seconds"], 1),
+            "peak_rss_mb": round(r["peak_rss_mb"])}
+
+
 # ---- the benchmark ------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -284,8 +341,6 @@ def transcribe_options(args: BenchOptions, engine: str) -> dict[str, Any]:
 
 def bench_episode(ep: BenchEpisode, label: str, engines: Sequence[str], args: BenchOptions,
                   workdir: Path) -> list[Row]:
-    from .serve import serve
-
     rows: list[Row] = []
     duration = ep.truth.duration
     media = workdir / "media"
@@ -400,6 +455,10 @@ def print_results(result: dict[str, Any]) -> None:
         print(f"\n{q['episode']}: openai-whisper / faster-whisper = {q['speedup']:.1f}x "
               f"({q['openai_whisper_seconds']:.1f} s / {q['faster_whisper_seconds']:.1f} s transcribing, "
               f"model load excluded; {q['speedup_with_load']:.1f}x with it)")
+    if result.get("whole_runs"):
+        print("\npeak RSS of a whole run (one process, download to write-back):\n")
+        print(table([[r["episode"], f"{r['audio_seconds'] / 60:.1f}", f"{r['seconds']:.1f}", str(r["peak_rss_mb"])]
+                     for r in result["whole_runs"]], ("episode", "audio min", "wall s", "peak RSS MB")))
     for q in result.get("speaker_shares", []):
         print(f"\n{q['episode']}: diarization adds {q['share']:.0%} to transcription "
               f"({q['speakers_seconds']:.1f} s / {q['transcribe_seconds']:.1f} s, each in its own process), "
@@ -414,6 +473,9 @@ def bench(args: BenchOptions) -> dict[str, Any]:
     engines = tuple(dict.fromkeys(args.engines or (("faster-whisper",) if args.quick else ENGINES)))
     if args.quick:
         args = replace(args, repeats=1)
+    if args.curve:
+        args = replace(args, minutes=(10, 30, 60, 120), whole_run=True)
+        engines = ("faster-whisper",)
     lengths: list[float | None] = [None] if args.quick else list(args.minutes)
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     episodes = [(build_episode(m, args.cache_dir), "quick" if m is None else f"{m:g} min") for m in lengths]
@@ -425,10 +487,13 @@ def bench(args: BenchOptions) -> dict[str, Any]:
                          f"{args.openai_max_minutes:g}): at its speed on a small CPU that alone would "
                          f"take longer than the whole benchmark is allowed")
     rows: list[Row] = []
+    whole_runs = []
     for ep, label in episodes:
         print(f"{label}: {ep.truth.duration / 60:.1f} min of audio", flush=True)
         with tempfile.TemporaryDirectory(prefix="run-", dir=args.cache_dir) as tmp:
             rows += bench_episode(ep, label, engines, args, Path(tmp))
+            if args.whole_run:
+                whole_runs.append(whole_run(ep, label, Path(tmp), args.diarize, args.pyproject))
     opts = transcribe_options(args, engines[0])
     return {
         "machine": machine(),
@@ -436,6 +501,7 @@ def bench(args: BenchOptions) -> dict[str, Any]:
                     | {"engines": list(engines), "repeats": args.repeats},
         "rows": [r.summary() for r in rows],
         "ratios": ratios(rows),
+        "whole_runs": whole_runs,
         "speaker_shares": speaker_shares(rows),
         "notes": notes,
         "seconds": round(time.monotonic() - started, 1),

@@ -114,6 +114,13 @@ def eval_command(batch_size: int | None, batched: bool | None, episodes: tuple[s
 @click.option("--diarize/--no-diarize", default=True, help="Measure the speakers stage (default: on).")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=Path(".bench"), show_default=True,
               help="Synthesized episodes.")
+@click.option("--throughput/--no-throughput", default=True,
+              help="Audio hours per wall hour of a 4-episode batch with --workers 1, 2 and 4 (default: on).")
+@click.option("--whole-run", is_flag=True,
+              help="Also each episode through the whole batch in one process: its peak RSS.")
+@click.option("--curve", is_flag=True,
+              help="Memory over episode length: 10, 30, 60 and 120 minutes, faster-whisper, whole "
+              "runs included (about an hour on 2 cores).")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), metavar="PATH",
               help="Also write the figures as JSON.")
 def bench_command(batch_size: int | None, batched: bool | None, minutes: tuple[float, ...],
@@ -127,6 +134,7 @@ def bench_command(batch_size: int | None, batched: bool | None, minutes: tuple[f
       python -m pipeline bench                # make bench
       python -m pipeline bench --quick
       python -m pipeline bench --minutes 10 --engine faster-whisper --repeats 3
+      python -m pipeline bench --curve --no-throughput   # peak RSS at 10, 30, 60, 120 minutes
     """
     from . import bench
 
@@ -135,8 +143,14 @@ def bench_command(batch_size: int | None, batched: bool | None, minutes: tuple[f
                               **options)
     try:
         result = bench.bench(args)
+        if args.throughput and not args.quick:
+            from . import scaling
+
+            result["throughput"] = scaling.throughput(args.cache_dir, args.diarize, args.pyproject)
     except Exception as exc:  # one clear line for `make bench`
         click.echo(f"bench failed: {type(exc).__name__}: {exc}", err=True)
         sys.exit(1)
     bench.print_results(result)
+    if result.get("throughput"):
+        scaling.print_throughput(result["throughput"])
     _write_json(json_path, result)
