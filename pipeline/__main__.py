@@ -1,3 +1,4 @@
 from .cli import main
 
-main()
+if __name__ == "__main__":  # not again in the engine watchdog's spawned child
+    main()

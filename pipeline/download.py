@@ -571,7 +571,12 @@ class _Part:
             raise self._disk(exc) from exc
         with out:
             if mode == "wb":  # only once the old partial is gone
-                write_atomic(self.meta, json.dumps({**self.validators, "size": total}) + "\n")
+                try:
+                    write_atomic(self.meta, json.dumps({**self.validators, "size": total}) + "\n")
+                except StorageError:
+                    out.close()
+                    self.drop()
+                    raise
             while True:
                 self.fetch.budget.check()
                 try:
