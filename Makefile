@@ -71,7 +71,7 @@ test: install
 
 # No real model, browser or lab run: the fake engine and diarizer (tests/fakes.py) stand in.
 test-fast: install
-	$(PY) -m pytest -q -m "not model and not chromium and not lab" $(ARGS)
+	$(PY) -m pytest -q -m "not model and not chromium and not lab" --hypothesis-profile=fast $(ARGS)
 
 # ruff (mistakes, import order; no reformatting) on pipeline/ and tests/, mypy --strict on pipeline/
 # (the lab excepted); both configured in pyproject.toml.

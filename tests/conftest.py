@@ -3,8 +3,8 @@
 Test tiers (markers declared in pyproject.toml): `model` (a real Whisper model or the speaker
 encoder), `chromium` (a real headless browser), `lab` (eval and bench runs) and `shared` (reads
 ../shared, skipped when it is absent). `make test-fast` runs what carries none of the first
-three; a test that loads a real model without the `model` marker fails, so the fast tier stays
-fast.
+three, with fewer examples per property test; a test that loads a real model without the
+`model` marker fails, so the fast tier stays fast.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import settings
 
 import fakes
 
@@ -29,6 +30,11 @@ SHARED = Path(os.environ.get("PIPELINE_TEST_SHARED") or REPO.parent / "shared")
 SHARED_AUDIO = SHARED / "audio"
 SHARED_EPISODES = SHARED / "episodes"
 NO_SHARED = f"test material missing: {SHARED} (the repository expects ../shared beside it)"
+
+# Property tests: `make test-fast` passes --hypothesis-profile=fast.
+settings.register_profile("full", max_examples=150)
+settings.register_profile("fast", max_examples=30)
+settings.load_profile("full")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -105,7 +105,8 @@ def pages(draw) -> tuple[str, str]:
 bodies = st.lists(lines_of_text, min_size=1, max_size=6).map(lambda ls: "\n\n".join(ls)).filter(
     lambda b: b.strip() and all(line.strip() not in PLACEHOLDERS for line in b.split("\n"))
 )
-EXAMPLES = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# How many examples: conftest's hypothesis profile (150 in `make test`, 30 in `make test-fast`).
+EXAMPLES = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _fresh(tmp_path: Path, text: str) -> Path:
