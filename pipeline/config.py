@@ -7,7 +7,6 @@ field of exactly one stage's `Options`, so users never need to know which stage 
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from . import (
     writeback,
 )
 from .errors import ConfigError
+from .files import read_toml
 from .workspace import Workspace
 
 STAGES: dict[str, type] = {
@@ -94,28 +94,19 @@ def _coerce(cls: type, name: str, value: Any) -> Any:
 
 # A Zola site has no pyproject.toml: its settings live in a file of their own in the site root.
 SITE_CONFIG = "podcast-transcripts.toml"
+_UNREADABLE = "cannot read the settings file: "
 
 
 def read_pyproject(path: Path = Path("pyproject.toml")) -> dict[str, Any]:
     if not path.exists():
         return {}
-    try:
-        with path.open("rb") as fh:
-            table: dict[str, Any] = tomllib.load(fh).get("tool", {}).get("pipeline", {})
-            return table
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+    table: dict[str, Any] = read_toml(path, unreadable=_UNREADABLE).get("tool", {}).get("pipeline", {})
+    return table
 
 
 def read_file(path: Path) -> dict[str, Any]:
     """`[tool.pipeline]` of any TOML file, or its top-level keys when it has no such table."""
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the settings file: {exc.strerror or exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+    data = read_toml(path, unreadable=_UNREADABLE)
     table = data.get("tool", {}).get("pipeline") if isinstance(data.get("tool"), dict) else None
     if isinstance(table, dict):
         return table

@@ -10,9 +10,11 @@ import errno
 import os
 import re
 import tempfile
+import tomllib
 from pathlib import Path
+from typing import Any
 
-from .errors import PathError, StorageError
+from .errors import ConfigError, PathError, StorageError
 
 TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
@@ -66,3 +68,14 @@ def confined(root: Path, relative: str) -> Path:
     if real != real_root and real_root not in real.parents:
         raise PathError(f"{path} leads to {real}, outside {root}")
     return path
+
+
+def read_toml(path: Path, prefix: str = "", unreadable: str = "") -> dict[str, Any]:
+    """A TOML file as a dict; an unreadable or malformed file is a ConfigError naming it."""
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"{prefix}{path}: {unreadable}{exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{prefix}{path}: {exc}") from exc

@@ -13,7 +13,6 @@ A glossary is a TOML file mapping how a word sounds (as Whisper writes it) to ho
 from __future__ import annotations
 
 import re
-import tomllib
 from collections import Counter
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .files import read_toml
 from .models import Episode, Transcript, Word
 from .text import normalize
 
@@ -70,13 +70,7 @@ class Glossary:
 
 def load_glossary(path: Path | str) -> Glossary:
     path = Path(path)
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except OSError as exc:
-        raise ConfigError(f"glossary {path}: {exc.strerror or exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"glossary {path}: {exc}") from exc
+    data = read_toml(path, prefix="glossary ")
     table = data.get("glossary", data)  # a [glossary] table or top-level keys
     entries = []
     for sound, written in table.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +30,25 @@ def _write_json(path: Path | None, result: dict[str, Any]) -> None:
         path.write_text(json.dumps(result, indent=1))
 
 
+def _decoding_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The decoding flags eval and bench share, so both describe them the same way."""
+    for option in reversed([
+        click.option("--model", help="Whisper model (default: the project's, tiny.en)."),
+        click.option("--beam-size", type=int, help="Decoding beam (default: the project's, 5)."),
+        click.option("--batch-size", type=int,
+                     help="faster-whisper batched inference with this batch (0: off)."),
+        click.option("--batched/--no-batched", default=None,
+                     help="Batched inference with batch 4, or sequential decoding (default: the "
+                     "project's batch_size, 4)."),
+    ]):
+        command = option(command)
+    return command
+
+
 @click.command("eval")
 @click.option("--quick", is_flag=True, help="One short episode and one real clip (a smoke run).")
 @click.option("--engine", type=ENGINE_CHOICE, help="Default: the project's setting.")
-@click.option("--model", help="Whisper model (default: the project's, tiny.en).")
-@click.option("--beam-size", type=int, help="Decoding beam (default: the project's, 5).")
-@click.option("--batch-size", type=int, help="faster-whisper batched inference with this batch (0: off).")
-@click.option("--batched/--no-batched", default=None,
-              help="Batched inference with batch 4, or sequential decoding (default: the project's "
-              "batch_size, 4).")
+@_decoding_options
 @click.option("--diarize/--no-diarize", default=None, help="Label speakers (default: on).")
 @click.option("--vocabulary/--no-vocabulary", default=None,
               help="Prompt with the show notes' vocabulary (default: on).")
@@ -99,12 +110,7 @@ def eval_command(batch_size: int | None, batched: bool | None, episodes: tuple[s
               help="An episode length to synthesize and measure (repeatable; default: 10 and 60).")
 @click.option("--engine", "engines", type=ENGINE_CHOICE, multiple=True,
               help="Engine to measure (repeatable; default: both).")
-@click.option("--model", help="Whisper model (default: the project's, tiny.en).")
-@click.option("--beam-size", type=int, help="Decoding beam (default: the project's, 5).")
-@click.option("--batch-size", type=int, help="faster-whisper batched inference with this batch (0: off).")
-@click.option("--batched/--no-batched", default=None,
-              help="Batched inference with batch 4, or sequential decoding (default: the project's "
-              "batch_size, 4).")
+@_decoding_options
 @click.option("--repeats", type=int, default=1, show_default=True,
               help="Runs per transcription/speakers measurement, median reported (download, decode, "
               "align and writeback run at least 3 times).")
