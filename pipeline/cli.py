@@ -45,8 +45,6 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def whisper_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The options a Whisper user expects; each overrides the same key in [tool.pipeline]."""
-    from .formats import FORMATS
-
     options = [
         click.option("--language", help="Language code such as en or de; 'auto' (default) detects it with "
                      "a multilingual model and means English for a .en model."),
@@ -61,6 +59,17 @@ def whisper_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--batch-size", type=click.IntRange(0),
                      help="faster-whisper batched inference; 0 decodes sequentially (default: 4)."),
         click.option("--vad/--no-vad", default=None, help="Skip non-speech with the silero VAD (default: on)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return sidecar_options(fn)
+
+
+def sidecar_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Which sidecar files to write and how captions wrap: for every command that writes them."""
+    from .formats import FORMATS
+
+    options = [
         click.option("--output-format", type=click.Choice(FORMATS), multiple=True,
                      help="Sidecar files to write, repeatable (default: all four)."),
         click.option("--max-line-width", type=click.IntRange(0),
@@ -296,6 +305,7 @@ def review(paths: tuple[str, ...], only: tuple[str, ...], serve: bool, port: int
 @main.command()
 @click.argument("paths", nargs=-1)
 @common_options
+@sidecar_options
 @click.option("--only", multiple=True, metavar="SLUG", help="Only this episode (repeatable).")
 @guarded
 def publish(paths: tuple[str, ...], only: tuple[str, ...], **flags: Any) -> int:
@@ -309,6 +319,7 @@ def publish(paths: tuple[str, ...], only: tuple[str, ...], **flags: Any) -> int:
     Examples:
       python -m pipeline publish                     # every transcribed episode
       python -m pipeline publish --only 2019-09-13-rust-in-production-with-armin-ronacher
+      python -m pipeline publish --output-format vtt --max-line-width 42
     """
     from . import publish as publish_stage
     from . import targets
@@ -323,6 +334,7 @@ def publish(paths: tuple[str, ...], only: tuple[str, ...], **flags: Any) -> int:
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
 @common_options
+@sidecar_options
 @click.option("--update-voices", is_flag=True,
               help="Also fold the episode into the profiles of the known voices it names.")
 @guarded

@@ -43,3 +43,20 @@ def test_flags_reach_the_formats_stage_and_bad_values_are_refused():
         config.load({"output_format": ["docx"]})
     with pytest.raises(ConfigError, match="vocabulary_prompt must be"):
         config.load({"vocabulary_prompt": "names"})
+
+
+def test_publish_takes_the_same_sidecar_flags_as_transcribe(tmp_path):
+    from test_publish import SLUG, cli, site
+
+    site(tmp_path)
+    out = tmp_path / "transcripts" / SLUG
+    for f in out.iterdir():
+        if f.name.startswith("transcript.") or f.name == "chapters.json":
+            f.unlink()
+    proc = cli("publish", "--output-format", "vtt", "--max-line-width", "20", "--max-line-count", "1", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(f.name for f in out.iterdir() if f.suffix in (".vtt", ".srt", ".json")) == ["transcript.vtt"]
+    cues = [b.strip().split("\n")[1:] for b in (out / "transcript.vtt").read_text().split("\n\n")[1:]]
+    assert cues and all(len(lines) == 1 for lines in cues)
+    shown = [html.unescape(re.sub(r"^<v [^>]*>", "", line)) for [line] in cues]
+    assert all(len(text) <= 20 or " " not in text for text in shown), shown
