@@ -169,10 +169,13 @@ def commit(episode: Episode, computed: Computed, settings: Settings) -> Outcome:
     body = render.render_markdown(alignment, settings.render)
     if not settings.writeback.dry_run:  # a dry run writes nothing but the download and decode caches
         save_drafts(episode, transcript, alignment, body, settings.workspace, sidecars=False)
+        # The sidecars (what `publish` would rebuild from the file about to be written) go before
+        # the episode file: a run killed in between leaves the episode pending, so the next run
+        # makes all of it again (from the caches). After it, the next run would see the episode
+        # done and never make its captions.
+        formats.write_sidecars(alignment, episode.chapters, site, title=episode.title, options=settings.formats)
     result = write_back(episode, body, alignment.offset, computed.audio_sha256, settings)
     log.info("%s: %s", episode.path, result.message)
-    if result.action != "dry-run":  # what `publish` would rebuild from the file just written
-        formats.write_sidecars(alignment, episode.chapters, site, title=episode.title, options=settings.formats)
     return Outcome(episode.slug, str(episode.path), result.action, transcript.duration,
                    warnings=alignment.warnings, diff=result.diff, notes=tuple(notes))
 

@@ -23,7 +23,7 @@ RATE = 16000
 HOP = 160  # samples per mel frame (10 ms)
 PARTIAL = 160  # frames per encoder input: the 1.6 s the encoder was trained on
 PARTIAL_HOP = 160  # partials side by side: overlapping by half cost twice the time, no accuracy
-BATCH = 64
+BATCH = 32  # partials per encoder call: 128 was no faster and held 120 MB more while it ran
 TARGET_DBFS = -30.0  # the level the encoder was trained on
 DIM = 256
 N_FFT = 400  # 25 ms mel window
@@ -117,12 +117,11 @@ def mel_frames(samples: np.ndarray) -> np.ndarray:
     return np.asarray((power.astype(np.float32) @ _mel_basis().T).astype(np.float32))
 
 
-@functools.lru_cache(maxsize=1)
 def encoder() -> Any:
-    """Loaded once per process: building it costs a second and ~20 MB."""
-    from resemblyzer import VoiceEncoder
+    """Loaded once per process (voice_encoder: resemblyzer's weights, no torch)."""
+    from .voice_encoder import load
 
-    return VoiceEncoder("cpu", verbose=False)
+    return load()
 
 
 def speech_gain(reader: Reader, spans: Sequence[tuple[float, float]]) -> float:
@@ -170,8 +169,6 @@ def embed_with_timbre(
     reader: Reader, spans: Sequence[tuple[float, float]], gain: float | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per span: the unit-length voice embedding (n, 256) and its `timbre` (n, 80)."""
-    import torch
-
     out = np.zeros((len(spans), DIM), dtype=np.float64)
     stats = np.zeros((len(spans), 2 * N_MELS), dtype=np.float32)
     if not spans:
@@ -183,29 +180,24 @@ def embed_with_timbre(
     owners: list[int] = []
 
     def flush() -> None:
-        with torch.no_grad():
-            vectors = model(torch.from_numpy(np.stack(batch))).cpu().numpy()
+        vectors = model(np.stack(batch))
         np.add.at(out, owners, vectors)
         batch.clear()
         owners.clear()
 
-    # One thread: this small LSTM gains nothing from more, and with the cores busy (Whisper,
-    # other jobs) torch's spinning worker threads made it ten times slower in measurements.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        for i, (a, b) in enumerate(spans):
-            samples = reader.read(a, b) * gain
-            mel = mel_frames(samples) if len(samples) else np.zeros((0, N_MELS), np.float32)
-            stats[i] = timbre(mel)
-            for part in _partials(mel):
-                batch.append(part)
-                owners.append(i)
-                if len(batch) == BATCH:
-                    flush()
-        if batch:
-            flush()
-    finally:
-        torch.set_num_threads(threads)
+    for i, (a, b) in enumerate(spans):
+        samples = reader.read(a, b) * gain
+        mel = mel_frames(samples) if len(samples) else np.zeros((0, N_MELS), np.float32)
+        stats[i] = timbre(mel)
+        for part in _partials(mel):
+            batch.append(part)
+            owners.append(i)
+            if len(batch) == BATCH:
+                flush()
+    if batch:
+        flush()
+    from .engines.base import release_freed_memory
+
+    release_freed_memory()  # the encoder's buffers, before the next episode's transcription
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     return (out / np.maximum(norms, 1e-9)).astype(np.float32), stats

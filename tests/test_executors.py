@@ -217,3 +217,111 @@ def test_ray_retries_a_lost_worker(ray_cluster, tmp_path):
     settings = replace(_settings(tmp_path), executor=executors.Options("ray", cpus_per_task=1))
     ray_executor.run([_episode("x")], settings, crash_once, lambda i, r: results.__setitem__(i, r))
     assert marker.exists() and results[0].error == "x: second try ran"
+
+
+# ---- a killed Ray driver --------------------------------------------------------------------
+
+def _session_members(sid: int) -> list[str]:
+    """The processes still in session `sid` (the killed driver's): what its death left running."""
+    left = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rfind(")") + 2 :].split()
+        if int(fields[3]) == sid and fields[0] != "Z":
+            left.append(text[: text.rfind(")") + 1])
+    return left
+
+
+def _driver(workdir: Path, config_file: Path):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
+    # Its own session: whatever the driver starts (Ray's GCS, raylet, workers, engine processes)
+    # stays in it unless it leaves on purpose, so what outlives the driver can be found.
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "transcribe", "--executor", "ray", "--ray-address", "local",
+         "--config", str(config_file), "--episodes-dir", "episodes", "--transcripts-dir", "out"],
+        cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+@pytest.mark.model
+def test_a_killed_ray_driver_leaves_no_partial_file_and_the_rerun_finishes_the_same(site, serial_real, tmp_path):
+    """`transcribe --executor ray` in its own process, SIGKILLed once the first episode is
+    written: no temp file or half-written episode, nothing of the run left running, the lock
+    free; the rerun does the rest, and every file ends byte for byte as a serial run wrote it."""
+    import fcntl
+    import json
+    import os
+    import signal
+    import threading
+    import time
+
+    pytest.importorskip("ray", reason="the ray extra is not installed: pip install '.[ray]'")
+    from pipeline.files import TEMP_NAME
+
+    workdir = _copy_site(site, tmp_path)
+    config_file = workdir / "settings.toml"
+    config_file.write_text("cpus_per_task = 1\n")  # two episodes at once on the local cluster
+    before = _written(workdir)
+    driver = _driver(workdir, config_file)
+    lines: list[str] = []
+    written = threading.Event()
+
+    def read() -> None:
+        for line in driver.stdout:
+            lines.append(line)
+            if "transcript written" in line:
+                written.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert written.wait(300), "no episode was written:\n" + "".join(lines[-30:])
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait(30)
+    reader.join(30)
+    assert driver.returncode == -signal.SIGKILL
+
+    # Ray's processes share the driver's fate. The raylet, the GCS and the workers (with their
+    # engine processes) go within seconds; Ray's two agents notice the raylet's death after about
+    # 10 s and then spend 60 s trying to report it to the dead GCS before they exit (Ray 2.60).
+    deadline = time.monotonic() + 120
+    while _session_members(driver.pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _session_members(driver.pid) == []
+
+    temp = [p for p in workdir.rglob("*") if TEMP_NAME.match(p.name) or p.name.endswith(".partial.wav")]
+    assert temp == []
+    serial_dir, _ = serial_real
+    expected = _written(serial_dir)
+    now = _written(workdir)
+    # Every episode file is as it was or as the serial run wrote it; so is every draft there is.
+    assert all(now[k] in (before[k], expected[k]) for k in before), [k for k in before if now[k] != before[k]]
+    assert all(now[k] == expected[k] for k in now if k not in before)
+    done = {_slug(k) for k in before if now[k] != before[k]}
+    assert done, "the log said an episode was written, but no episode file changed"
+    lock = workdir / "out" / ".lock"
+    with lock.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody holds it any more
+        fcntl.flock(fh, fcntl.LOCK_UN)
+
+    again = _driver(workdir, config_file)
+    out, _ = again.communicate(timeout=600)
+    assert again.returncode == 1, out  # the broken episode fails again
+    assert "is held by process" not in out
+    assert _written(workdir) == expected
+    report = json.loads((workdir / "out" / "report.json").read_text())
+    states = {o["slug"]: o["state"] for o in report["outcomes"]}
+    # The rerun did what was left, and not what the killed run had finished.
+    assert states == {slug: "written" for slug in {"a-demo", "b-quick", "c-shifted"} - done} | {"d-broken": "failed"}
+
+
+def _slug(key: str) -> str:
+    path = Path(key)
+    return path.parent.name if path.name == "index.md" else path.stem

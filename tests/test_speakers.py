@@ -322,3 +322,60 @@ def test_short_flip_between_one_speaker_is_smoothed_but_a_real_reply_stays():
     smoothed = speakers.smooth(words, labels, min_turn=1.0)
     assert smoothed[5] == 0 and smoothed[7] == 0
     assert smoothed[10:15] == [1] * 5
+
+
+# ---- the encoder without torch ----------------------------------------------------------------
+
+@pytest.mark.model
+def test_the_encoder_without_torch_gives_resemblyzers_embeddings(two_voices, monkeypatch):
+    """voice_encoder (onnxruntime, weights read without torch) against resemblyzer's own torch
+    encoder: the same partials in, the same embeddings out, and the same stretch embeddings."""
+    import numpy as np
+    import torch
+    from resemblyzer import VoiceEncoder
+
+    from pipeline import voice_encoder, voiceprint
+
+    wav, transcript, _, _ = two_voices
+    reference = VoiceEncoder("cpu", verbose=False)
+
+    def torch_encoder(mels):
+        with torch.no_grad():
+            return reference(torch.from_numpy(np.asarray(mels, dtype=np.float32))).numpy()
+
+    with voiceprint.Reader(wav) as reader:
+        mel = voiceprint.mel_frames(reader.read(0, reader.n_samples / voiceprint.RATE))
+        partials = np.stack(list(voiceprint._partials(mel)))
+        assert len(partials) > 20
+        ours = voice_encoder.load()(partials)
+        assert ours.shape == (len(partials), 256)
+        assert np.abs(ours - torch_encoder(partials)).max() < 1e-5
+        spans = [(w.start, max(w.end, w.start + 0.3)) for w in transcript.words[::7]]
+        got, got_timbre = voiceprint.embed_with_timbre(reader, spans)
+        monkeypatch.setattr(voiceprint, "encoder", lambda: torch_encoder)
+        want, want_timbre = voiceprint.embed_with_timbre(reader, spans)
+    assert np.abs(got - want).max() < 1e-5
+    assert np.array_equal(got_timbre, want_timbre)
+
+
+def test_a_weights_file_that_would_run_code_is_refused(tmp_path):
+    import os
+    import pickle
+
+    from pipeline import voice_encoder
+    from pipeline.errors import ConfigError
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("touch " + str(tmp_path / "ran"),))
+
+    path = tmp_path / "pretrained.pt"
+    with open(path, "wb") as fh:
+        for part in (voice_encoder.LEGACY_MAGIC, 1001, {}, {"model_state": Evil()}, []):
+            pickle.dump(part, fh)
+    with pytest.raises(ConfigError, match="pretrained.pt.*posix.system|pretrained.pt.*os.system"):
+        voice_encoder.read_weights(path)
+    assert not (tmp_path / "ran").exists()
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(ConfigError, match="cannot read the speaker encoder"):
+        voice_encoder.read_weights(path)

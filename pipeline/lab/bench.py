@@ -4,8 +4,11 @@ Long episodes (10 and 60 minutes by default) are synthesized once by looping the
 scripts (`pipeline/lab/episode_scripts/eval_*.toml`) and cached in `.bench/`; synthesis is not timed.
 Every measurement runs its stage alone in a fresh subprocess (`--worker`), so one stage's
 memory never counts against another: peak RSS is that process's own high-water mark (VmHWM),
-or that of a child it ran (ffmpeg), whichever is larger; the interpreter and the pipeline's
-imports are included, and the `baseline` row shows how much that is.
+or that of a child it ran (ffmpeg), whichever is larger; "tree MB" is the largest sum of
+resident memory over the worker and every process under it (the engine's watchdog child,
+ffmpeg), sampled every 50 ms (treerss.py). Whole runs and the throughput batches report the
+tree's figure: a run's engine process holds its model while the driver labels speakers. The
+interpreter and the pipeline's imports are included, and the `baseline` row shows how much that is.
 The timed span is the stage's own work inside the worker, model loading included; for
 transcription the model load is also shown on its own.
 
@@ -22,6 +25,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -35,6 +39,7 @@ from typing import Any
 from . import synth
 from .evaluate import build_set, machine, normalize, table, word_errors
 from .serve import serve
+from .treerss import TreeSampler, descendants
 
 log = logging.getLogger("pipeline.bench")
 
@@ -62,7 +67,7 @@ class BenchOptions:
     cache_dir: Path = Path(".bench")
     pyproject: Path = Path("pyproject.toml")
     throughput: bool = True  # the batch with --workers 1, 2, 4 (scaling.py, run by the command)
-    whole_run: bool = False  # each episode's whole run in one process, its peak RSS
+    whole_run: bool = False  # each episode's whole run in one batch, its process tree's peak RSS
     curve: bool = False  # 10, 30, 60 and 120 minutes, faster-whisper, whole runs included
 
 
@@ -212,34 +217,60 @@ def peak_rss_mb() -> float:
     """
     import resource
 
-    own = 0.0
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            own = float(line.split()[1]) / 1024
+    own = own_hwm_mb()
     if not own:  # not Linux: the best we have
         own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
 
 
+def own_hwm_mb() -> float:
+    """This process's own VmHWM in MiB (0 where /proc has none)."""
+    status = Path("/proc/self/status")
+    for line in status.read_text().splitlines() if status.exists() else ():
+        if line.startswith("VmHWM:"):
+            return float(line.split()[1]) / 1024
+    return 0.0
+
+
 def run_worker(spec: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
-    """`spec` in a fresh interpreter; its result, with the worker's own peak RSS."""
+    """`spec` in a fresh interpreter; its result, with the worker's own peak RSS and that of its
+    whole process tree (treerss: the engine's child process, ffmpeg) sampled while it ran."""
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         spec = {**spec, "work": spec.get("work") or tmp}
         spec_file = Path(tmp) / "spec.json"
         out_file = Path(tmp) / "result.json"
         spec_file.write_text(json.dumps({**spec, "out": str(out_file)}))
-        try:
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-                p for p in (str(_IMPORT_ROOT), os.environ.get("PYTHONPATH")) if p)}
-            proc = subprocess.run([sys.executable, "-m", "pipeline.lab.bench", str(spec_file)],
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                  timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise TimeoutError(f"stage {spec['stage']} ran past {timeout:.0f} s") from None
-        if proc.returncode != 0 or not out_file.exists():
-            tail = "\n".join(proc.stderr.decode(errors="replace").strip().splitlines()[-5:])
-            raise RuntimeError(f"stage {spec['stage']} failed (exit {proc.returncode}): {tail}")
-        return json.loads(out_file.read_text())
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (str(_IMPORT_ROOT), os.environ.get("PYTHONPATH")) if p)}
+        with tempfile.TemporaryFile() as stderr:
+            proc = subprocess.Popen([sys.executable, "-m", "pipeline.lab.bench", str(spec_file)],
+                                    env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+            with TreeSampler(proc.pid) as tree:
+                try:
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    for pid in reversed(descendants(proc.pid)):
+                        _kill(pid)
+                    proc.wait()
+                    raise TimeoutError(f"stage {spec['stage']} ran past {timeout:.0f} s") from None
+            if proc.returncode != 0 or not out_file.exists():
+                stderr.seek(0)
+                tail = "\n".join(stderr.read().decode(errors="replace").strip().splitlines()[-5:])
+                raise RuntimeError(f"stage {spec['stage']} failed (exit {proc.returncode}): {tail}")
+        result: dict[str, Any] = json.loads(out_file.read_text())
+        # The worker's own last peak is in its result (it can grow after the last sample).
+        own = max(tree.hwm_kb.pop(proc.pid, 0) / 1024, result.get("own_hwm_mb", 0.0))
+        result["tree_peak_mb"] = max(tree.peak_mb, result["peak_rss_mb"])
+        result["hwm_sum_mb"] = tree.hwm_sum_mb + own
+        result["processes"] = tree.processes
+        return result
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 # ---- whole runs: the batch in one process ---------------------------------------------
@@ -287,10 +318,12 @@ def whole_run(ep: BenchEpisode, label: str, workdir: Path, diarize: bool, pyproj
     media.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(ep.audio, media / "episode.mp3")
     site = Site(media, [(ep.script, ep.truth, "episode.mp3")])
-    print(f"  {label}: whole run (download to write-back, one process)...", flush=True)
+    print(f"  {label}: whole run (download to write-back, one batch)...", flush=True)
     r = run_batch_measured(site, workdir / "whole", 1, diarize, pyproject)
+    # The driver alone is not the run: the engine's process holds its model meanwhile.
     return {"episode": label, "audio_seconds": round(r["audio_seconds"], 1), "seconds": round(r["seconds"], 1),
-            "peak_rss_mb": round(r["peak_rss_mb"])}
+            "peak_rss_mb": round(r["tree_peak_mb"]), "hwm_sum_mb": round(r["hwm_sum_mb"]),
+            "driver_peak_rss_mb": round(r["peak_rss_mb"]), "processes": r["processes"]}
 
 
 # ---- the benchmark ------------------------------------------------------------------------
@@ -314,6 +347,7 @@ class Row:
             "engine": self.engine, "repeats": len(self.runs), "seconds": _r(seconds, 4),
             "rtf": _r(seconds / self.audio_seconds, 4) if seconds is not None and self.stage != "baseline" else None,
             "peak_rss_mb": _r(max(r["peak_rss_mb"] for r in self.runs), 0),
+            "tree_peak_mb": _r(max(r["tree_peak_mb"] for r in self.runs), 0),
             "all_seconds": [_r(r["seconds"], 4) for r in self.runs],
         }
         if self.stage == "transcribe":
@@ -439,7 +473,8 @@ def speaker_shares(rows: Sequence[Row]) -> list[dict[str, Any]]:
     return out
 
 
-BENCH_COLUMNS = ("episode", "stage", "engine", "runs", "wall s", "RTF", "peak RSS MB", "model load s", "WER")
+BENCH_COLUMNS = ("episode", "stage", "engine", "runs", "wall s", "RTF", "peak RSS MB", "tree MB", "model load s",
+                 "WER")
 
 
 def print_results(result: dict[str, Any]) -> None:
@@ -447,7 +482,7 @@ def print_results(result: dict[str, Any]) -> None:
     print(f"\nbench: model {s['model']}, beam {s['beam_size']}, batch {s['batch_size']}, VAD {s['vad']}; "
           f"{m['nproc']} x {m['cpu']}\n")
     rows = [[r["episode"], r["stage"], r["engine"] or "", str(r["repeats"]), f"{r['seconds']:.3f}",
-             "-" if r["rtf"] is None else f"{r['rtf']:.4f}", f"{r['peak_rss_mb']:.0f}",
+             "-" if r["rtf"] is None else f"{r['rtf']:.4f}", f"{r['peak_rss_mb']:.0f}", f"{r['tree_peak_mb']:.0f}",
              f"{r['load_seconds']:.2f}" if r.get("load_seconds") is not None else "",
              f"{r['wer'] * 100:.1f}%" if r.get("wer") is not None else ""]
             for r in result["rows"]]
@@ -457,9 +492,12 @@ def print_results(result: dict[str, Any]) -> None:
               f"({q['openai_whisper_seconds']:.1f} s / {q['faster_whisper_seconds']:.1f} s transcribing, "
               f"model load excluded; {q['speedup_with_load']:.1f}x with it)")
     if result.get("whole_runs"):
-        print("\npeak RSS of a whole run (one process, download to write-back):\n")
-        print(table([[r["episode"], f"{r['audio_seconds'] / 60:.1f}", f"{r['seconds']:.1f}", str(r["peak_rss_mb"])]
-                     for r in result["whole_runs"]], ("episode", "audio min", "wall s", "peak RSS MB")))
+        print("\npeak RSS of a whole run (download to write-back; the driver, its engine process, ffmpeg):\n")
+        print(table([[r["episode"], f"{r['audio_seconds'] / 60:.1f}", f"{r['seconds']:.1f}", str(r["peak_rss_mb"]),
+                      str(r["hwm_sum_mb"]), str(r["driver_peak_rss_mb"]), str(r["processes"])]
+                     for r in result["whole_runs"]],
+                    ("episode", "audio min", "wall s", "peak RSS MB (sum over processes)",
+                     "sum of each one's peak MB", "driver alone MB", "processes")))
     for q in result.get("speaker_shares", []):
         print(f"\n{q['episode']}: diarization adds {q['share']:.0%} to transcription "
               f"({q['speakers_seconds']:.1f} s / {q['transcribe_seconds']:.1f} s, each in its own process), "
@@ -515,6 +553,7 @@ def worker_main(spec_file: Path) -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     result = worker(spec)
     result["peak_rss_mb"] = peak_rss_mb()
+    result["own_hwm_mb"] = own_hwm_mb()
     Path(spec["out"]).write_text(json.dumps(result))
 
 

@@ -123,7 +123,7 @@ def eval_command(batch_size: int | None, batched: bool | None, episodes: tuple[s
 @click.option("--throughput/--no-throughput", default=True,
               help="Audio hours per wall hour of a 4-episode batch with --workers 1, 2 and 4 (default: on).")
 @click.option("--whole-run", is_flag=True,
-              help="Also each episode through the whole batch in one process: its peak RSS.")
+              help="Also each episode through the whole batch: the peak RSS of its process tree.")
 @click.option("--curve", is_flag=True,
               help="Memory over episode length: 10, 30, 60 and 120 minutes, faster-whisper, whole "
               "runs included (about an hour on 2 cores).")

@@ -44,7 +44,7 @@ def throughput(cache_dir: Path, diarize: bool, pyproject: Path, workers: tuple[i
             rows.append({"workers": n, "episodes": len(site.episodes), "audio_seconds": round(r["audio_seconds"], 1),
                          "seconds": round(r["seconds"], 1),
                          "audio_hours_per_hour": round(r["audio_seconds"] / r["seconds"], 1),
-                         "peak_rss_mb": round(r["peak_rss_mb"])})
+                         "peak_rss_mb": round(r["tree_peak_mb"])})  # the driver and its engine processes
     base = rows[0]["audio_hours_per_hour"] if rows else None
     for row in rows:
         row["speedup"] = round(row["audio_hours_per_hour"] / base, 2) if base else None
