@@ -172,7 +172,8 @@ def commit(episode: Episode, computed: Computed, settings: Settings) -> Outcome:
         # The sidecars (what `publish` would rebuild from the file about to be written) go before
         # the episode file: a run killed in between leaves the episode pending, so the next run
         # makes all of it again (from the caches). After it, the next run would see the episode
-        # done and never make its captions.
+        # done and never make its captions. A refused write-back (the file changed meanwhile)
+        # leaves sidecars that, like the drafts, describe the transcript it did not write.
         formats.write_sidecars(alignment, episode.chapters, site, title=episode.title, options=settings.formats)
     result = write_back(episode, body, alignment.offset, computed.audio_sha256, settings)
     log.info("%s: %s", episode.path, result.message)

@@ -323,7 +323,7 @@ def whole_run(ep: BenchEpisode, label: str, workdir: Path, diarize: bool, pyproj
     # The driver alone is not the run: the engine's process holds its model meanwhile.
     return {"episode": label, "audio_seconds": round(r["audio_seconds"], 1), "seconds": round(r["seconds"], 1),
             "peak_rss_mb": round(r["tree_peak_mb"]), "hwm_sum_mb": round(r["hwm_sum_mb"]),
-            "driver_peak_rss_mb": round(r["peak_rss_mb"]), "processes": r["processes"]}
+            "driver_peak_rss_mb": round(r.get("own_hwm_mb") or r["peak_rss_mb"]), "processes": r["processes"]}
 
 
 # ---- the benchmark ------------------------------------------------------------------------
