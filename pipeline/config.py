@@ -162,7 +162,7 @@ def build(values: dict[str, Any]) -> Settings:
 _AT_LEAST_1 = {"beam_size", "max_speakers", "max_paragraph_words", "min_paragraph_words", "chunk_bytes",
                "max_bytes", "num_speakers"}
 _POSITIVE = {"connect_timeout", "read_timeout", "compression_ratio_threshold", "paragraph_pause",
-             "long_gap", "chapter_drift", "min_turn", "episode_deadline", "stall_seconds",
+             "long_gap", "chapter_drift", "episode_deadline", "stall_seconds",
              "engine_budget_min", "engine_budget_factor"}
 _FRACTION = {"no_speech_threshold", "review_threshold", "suspect_no_speech"}
 _NOT_POSITIVE = {"log_prob_threshold", "suspect_logprob"}

@@ -380,16 +380,20 @@ def dataclasses_replace(obj, **changes):  # type: ignore[no-untyped-def]
 
 
 def stranger_check(items: Sequence[Item], workdir: Path) -> list[tuple[str, str, int]]:
-    """Each synthesized host's profile applied to the episodes that host's voice is not in:
-    (profile, episode, words given the profile's name), which must all be 0."""
+    """Every synthesized voice's profile (from its own ~37 s clip) applied to the episodes that
+    voice is not in: (profile, episode, words given the profile's name), which must all be 0.
+    Guests' voices too: the closest pair of voices is two guests'."""
     from .. import audio, speakers, transcribe, voices
 
     cache = Path(workdir) / "cache"
     out = []
     profiles = {}
     for item in items:
-        if item.host_clip and item.people:
-            profiles.setdefault(item.people[0], (item.host_clip, item.voices[0]))
+        for person, voice in zip(item.people, item.voices):
+            if item.host_clip:
+                clip = _host_clip(json.loads(voice), item.host_clip.parent)
+                profiles.setdefault(voice, (f"{person} ({json.loads(voice)['voice']})", clip))
+    profiles = {name: (clip, voice) for voice, (name, clip) in profiles.items()}
     for name, (clip, voice) in profiles.items():
         profile = voices.from_audio(name, audio.prepare(clip, cache).path, clip.name)
         for item in items:
@@ -440,5 +444,8 @@ def print_report(report: dict[str, object]) -> None:
     strangers = report["strangers"]
     if strangers:
         named = sum(s["words_named"] for s in strangers)  # type: ignore[index]
-        print(f"strangers: each host's profile on the {len(strangers)} episodes that host is not in: "
-              f"{named} words given the host's name")
+        print(f"strangers: each voice's profile on the {len(strangers)} episodes that voice is not in: "
+              f"{named} words given the profile's name")
+        for s in strangers:
+            if s["words_named"]:  # type: ignore[index]
+                print(f"  {s['profile']} named {s['words_named']} words in {s['episode']}")  # type: ignore[index]
