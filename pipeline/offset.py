@@ -27,9 +27,9 @@ HEARD_AT_START = 0.6
 # Calibrated on `make eval`'s episodes transcribed by tiny.en as a run does, with true offsets 0
 # and every 3 s from -60 to +60 (tests/test_offset_calibration.py checks 0 and +-30 s): no offset
 # at 0, never a wrong one. On the same transcripts with the chapter titles shuffled, or their
-# times drawn at random, every offset is wrong: 2.2% of those are still called strong, all on
-# the 2-3 minute episodes with three titled chapters (the rule before: 1.2%, and 28 wrong
-# offsets applied on the true shifts).
+# times drawn at random, every offset is wrong: 2.1% of those are still called strong, nearly
+# all on the 2-3 minute episodes with three titled chapters (the rule before: 1.2%, and 28
+# wrong offsets applied on the true shifts).
 MARGIN_OVER_ZERO = 0.75  # the best offset's score must beat no offset's by this much
 CLEAR_OF_ELSEWHERE = 1.75  # ... and the best score more than 15 s away by this factor
 CLEAR_WITH_TWO = 2.5  # ... or by this one when only two chapters agree
