@@ -28,13 +28,22 @@ FULL_S = 1.5  # a stretch this long gives a trustworthy embedding; shorter ones 
 # Swept on the hard eval cases: 0.04 and 0.08 best, 0.12 loses 2% on the closest voices.
 SWITCH_PENALTY = 0.04
 # Two clusters whose mean embeddings are this alike are one person, unless the show notes say
-# there are more. Measured: one real speaker's two halves 0.89-0.97, two real people 0.52-0.81
-# (AMI meetings, one room), two close espeak-ng voices 0.96 (hence the notes' bound).
+# there are more. With little talk behind each (AMI's 30 s meeting excerpts): one real speaker's
+# two halves 0.89-0.97, two real people 0.52-0.81 (one room). With plenty (STABLE_MASS full
+# stretches each, a minute or more), a mean voice is steady: one espeak-ng voice's halves
+# 0.975-0.979 over 3-minute monologues, two close espeak-ng voices 0.877-0.964, real different
+# people lower still. 0.85 throughout made every close-voiced interview without names in its
+# show notes one speaker, at 4 and at 60 minutes.
 SAME_VOICE = 0.85
+SAME_VOICE_STABLE = 0.97
+STABLE_MASS = 12.0
 # A cluster with less talk than this is an odd moment of one voice (laughter, a cough, a
 # crosstalk), not a person: two full stretches, and 5% of the episode's.
 MIN_SPEAKER_WEIGHT = 2.0
 MIN_SPEAKER_SHARE = 0.05
+# An eigengap at least this share of the largest still counts: 0.5 and 0.4 found the third of
+# three close voices with nobody named (0.7 and 1.0 found two); monologues stayed one voice.
+GAP_SHARE = 0.5
 TIMBRE_DIMS = 20  # principal components of the timbre statistics kept
 MAX_CLUSTERED = 1500  # stretches clustered directly (about 75 minutes of talk)
 
@@ -117,8 +126,12 @@ def spectral(x: np.ndarray, k_min: int, k_max: int) -> np.ndarray:
     d = 1.0 / np.sqrt(np.maximum(degree, 1e-9))
     laplacian = np.eye(n) - d[:, None] * a * d[None, :]
     values, vectors = np.linalg.eigh(laplacian)
-    gaps = np.diff(values[: k_max + 1])
-    k = k_min + int(np.argmax(gaps[k_min - 1 : k_max])) if k_max > k_min else k_min
+    gaps = np.diff(values[: k_max + 1])[k_min - 1 : k_max]
+    # The most clusters whose eigengap is near the largest: a third voice close to one of two
+    # others opens a smaller gap than the first split. Clusters of one voice are joined again by
+    # `merge_same_voice`.
+    big = np.flatnonzero(gaps >= GAP_SHARE * gaps.max()) if k_max > k_min else np.array([0])
+    k = k_min + int(big.max())
     log.debug("eigenvalues %s -> k=%d (bounds %d..%d)", np.round(values[: k_max + 2], 3), k, k_min, k_max)
     if k == 1:
         return np.zeros(n, dtype=int)
@@ -199,6 +212,12 @@ def cluster(embeds: np.ndarray, timbre: np.ndarray | None, w: np.ndarray, k_min:
     return viterbi(x, centres(x[fit], labels, w[fit]))
 
 
+def same_voice(mass: float) -> float:
+    """The similarity above which two clusters are one voice, the smaller holding `mass` full
+    stretches of talk."""
+    return SAME_VOICE_STABLE if mass >= STABLE_MASS else SAME_VOICE
+
+
 def merge_same_voice(embeds: np.ndarray, labels: np.ndarray, w: np.ndarray, k_min: int) -> np.ndarray:
     """Join clusters too small to be a person into their nearest, then the two whose
     (uncentred) voices are most alike while they sound like one person, down to k_min: the
@@ -213,7 +232,7 @@ def merge_same_voice(embeds: np.ndarray, labels: np.ndarray, w: np.ndarray, k_mi
             i, j = small, int(np.argmax(sim[small]))  # too little talk to be a person
         else:
             i, j = (int(k) for k in np.unravel_index(int(np.argmax(sim)), sim.shape))
-            if sim[i, j] < SAME_VOICE:
+            if sim[i, j] < same_voice(min(mass[i], mass[j])):
                 break
         log.debug("merging clusters %d and %d (similarity %.3f)", i, j, sim[i, j])
         labels = _compact(np.where(labels == max(i, j), min(i, j), labels))

@@ -371,3 +371,25 @@ def test_backchannels_between_close_voices_go_to_the_listener(tmp_path_factory, 
     # Half a minute gives the clustering ten full sentences: a sentence or two may land wrong
     # (the eval's 4-minute episodes of these voices score 98.5-99.9%).
     assert sum(p == t for p, t in zip((w.speaker for w in words), true)) / len(words) >= 0.85
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("people", [("Kim Porter", "Alvaro Leiva"), ("Kim Porter",)])
+def test_with_nobody_named_the_voices_alone_give_the_count(people, whisper, tmp_path):
+    """A page that names nobody: two close voices (en-us, en-gb+m3) stay two, one voice stays one."""
+    from pipeline.lab import speaker_eval
+
+    voices = {"Kim Porter": speaker_eval.M1, "Alvaro Leiva": speaker_eval.M2}
+    if len(people) == 2:
+        case = speaker_eval.Case("t", "", "", tuple((p, voices[p]) for p in people), 2.5, 11)
+        script = speaker_eval.script_for(case)
+    else:
+        lines = speaker_eval._lines()[:40]
+        script = synth.parse_script({"speakers": {"Kim Porter": speaker_eval.M1},
+                                     "parts": [{"speaker": "Kim Porter", "text": t} for t in lines]}, slug="t")
+    truth = synth.synthesize(script, tmp_path / "raw.wav")
+    wav = _wav16k(tmp_path / "raw.wav", tmp_path / "audio.wav")
+    transcript = _transcribe(whisper, wav)
+    out = speakers.diarize(transcript, wav, _episode(tmp_path), speakers.Options(), tmp_path / "cache")
+    assert out.diarization is not None and out.diarization.speakers == len(people)
+    assert _best_match_accuracy([w.speaker for w in out.words], _truth_speakers(out.words, truth)) >= 0.95
