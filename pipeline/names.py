@@ -5,6 +5,10 @@ A prompt full of names makes Whisper write them where they were not said ("Alvar
 close: the same consonant skeleton (metaphone, `jellyfish`) and a similar spelling
 (`rapidfuzz`). A word that is itself ordinary English must also have been decoded with low
 confidence, and two words joined into one name must follow each other without a pause.
+
+A full name ("Alvaro Leiva") is also matched against a window of one to three words heard
+without a pause ("El Mero Leave", "Alvarolaiva"), its letters and sounds joined; a loose match
+there needs the surname's own sound in the last word and a window Whisper doubted.
 """
 
 from __future__ import annotations
@@ -28,6 +32,12 @@ CLOSE_SOUND = 85
 MIN_LETTERS_ALONE = 86
 COMMON_WORD_MAX_PROBABILITY = 0.55  # an ordinary word replaced only when Whisper doubted it
 MAX_JOIN_GAP = 0.25  # seconds between two words heard as one name ("Simple Cater")
+# A full name heard as other words: letters and sounds this close when the last word sounds like
+# the surname ("El Mero Leave": 55 and 67, "Leave" ~ "Leiva"), in a window this doubtful.
+MIN_LETTERS_FULL = 50
+MIN_SOUND_FULL = 60
+FULL_NAME_MAX_PROBABILITY = 0.5  # mean over the window
+_SENTENCE_END = re.compile(r"[.!?;:,]$")
 _CORE = re.compile(r"^([^\w]*)([\w'’.+#-]*?[\w+#])((?:['’]s)?[^\w]*)$")
 
 
@@ -36,6 +46,20 @@ class Correction:
     start: float
     heard: str
     written: str
+
+
+def full_names(episode: Episode, extra: Iterable[str] = ()) -> list[str]:
+    """Names of two or three words ("Alvaro Leiva") from the speakers and the show notes."""
+    from . import vocabulary
+
+    phrases = [*extra, *episode.speakers,
+               *vocabulary.proper_nouns(f"{episode.title}. {episode.description}\n{vocabulary.show_notes(episode)}")]
+    out: dict[str, str] = {}
+    for phrase in phrases:
+        parts = phrase.split()
+        if 2 <= len(parts) <= 3 and all(re.fullmatch(r"[A-Z][\w'’-]*[a-z]", p) for p in parts):
+            out.setdefault(phrase.lower(), phrase)
+    return list(out.values())
 
 
 def vocabulary_names(episode: Episode, extra: Iterable[str] = ()) -> list[str]:
@@ -90,14 +114,57 @@ def best_name(heard: str, names: Sequence[str]) -> str | None:
     return scored[0][1]
 
 
-def correct(transcript: Transcript, names: Sequence[str]) -> tuple[Transcript, list[Correction]]:
-    """Near-miss words (and pairs of words) replaced by the show notes' spelling."""
-    if not names:
+def _onset(text: str) -> str:
+    """The first sound: a consonant's metaphone, or any vowel ("El Mero" may start "Alvaro")."""
+    key = _metaphone(text)[:1]
+    return "V" if key in "AEIOU" else key
+
+
+def best_full_name(heard: Sequence[str], names: Sequence[str]) -> str | None:
+    """The one full name the words `heard` (one to three, said without a pause) are a near miss
+    of, or None. Joined, they must pass `best_name`'s test; or, for two or more words, come
+    looser but with the last word sounding like the surname."""
+    from rapidfuzz import fuzz
+
+    key = "".join(re.sub(r"[^a-z]", "", h.lower()) for h in heard)
+    if len(key) < 5:
+        return None
+    last = re.sub(r"[^a-z]", "", heard[-1].lower())
+    scored = []
+    for name in names:
+        parts = [re.sub(r"[^a-z]", "", p.lower()) for p in name.split()]
+        target = "".join(parts)
+        if key == target:
+            return name
+        if not 0.75 <= len(key) / len(target) <= 1.35 or _onset(key) != _onset(target):
+            continue  # a part of the name, or a word before it ("to Anita Zhang")
+        heard_parts = {re.sub(r"[^a-z]", "", h.lower()) for h in heard}
+        if len(heard) > len(parts) and heard_parts & set(parts):
+            continue  # the name heard right, beside another word ("and Alvaro Leiva")
+        letters = fuzz.ratio(key, target)
+        sound = fuzz.ratio(_metaphone(key), _metaphone(target))
+        close = ((letters >= MIN_LETTERS_WITH_SOUND and sound >= MIN_SOUND) or letters >= MIN_LETTERS_ALONE
+                 or (sound >= CLOSE_SOUND and letters >= MIN_LETTERS_SAME_SOUND))
+        loose = (len(heard) >= 2 and letters >= MIN_LETTERS_FULL and sound >= MIN_SOUND_FULL
+                 and len(last) >= 3 and _metaphone(last) == _metaphone(parts[-1]))
+        if close or loose:
+            scored.append((letters + sound, close, name))
+    scored.sort(reverse=True)
+    if not scored or (len(scored) > 1 and scored[0][0] == scored[1][0]):
+        return None
+    return scored[0][2]
+
+
+def correct(transcript: Transcript, names: Sequence[str],
+            full: Sequence[str] = ()) -> tuple[Transcript, list[Correction]]:
+    """Near-miss words (and pairs of words) replaced by the show notes' spelling; with `full`
+    names, windows of up to three words heard for one of them too."""
+    if not names and not full:
         return transcript, []
     done: list[Correction] = []
     segments = []
     for seg in transcript.segments:
-        words, fixes = _correct_words(list(seg.words), names)
+        words, fixes = _correct_words(list(seg.words), names, full)
         if fixes:
             done += fixes
             seg = replace(seg, words=tuple(words), text="".join(w.text for w in words))
@@ -113,12 +180,57 @@ def _split(text: str) -> tuple[str, str, str] | None:
     return (lead + m.group(1), m.group(2), m.group(3)) if m else None
 
 
-def _correct_words(words: list[Word], names: Sequence[str]) -> tuple[list[Word], list[Correction]]:
+def _full_name_at(words: list[Word], i: int, full: Sequence[str]) -> tuple[int, list[Word]] | None:
+    """A full name heard as the 1, 2 or 3 words from `i` on: how many, and the name's words
+    (the window's span shared out by letters), or None (also when the name is already there)."""
+    for n in (1, 2, 3):
+        window = words[i:i + n]
+        if len(window) < n:
+            continue
+        split = [_split(w.text) for w in window]
+        if any(p is None for p in split):
+            continue
+        parts = [p for p in split if p is not None]
+        inner_ok = all(not _SENTENCE_END.search(p[2]) for p in parts[:-1]) and all(
+            not p[0].strip() for p in parts[1:])
+        if not inner_ok or any(b.start - a.end > MAX_JOIN_GAP for a, b in zip(window, window[1:])):
+            continue
+        name = best_full_name([p[1] for p in parts], full)
+        if name is not None and " ".join(p[1] for p in parts) == name:
+            return None
+        if name is None:
+            continue
+        mean_p = sum(w.probability for w in window) / n
+        heard_common = all(is_common(p[1]) for p in parts)
+        if mean_p > FULL_NAME_MAX_PROBABILITY and (n > 1 or heard_common):
+            continue  # heard with confidence: those words were said
+        pieces = name.split()
+        start, end = window[0].start, window[-1].end
+        total = sum(len(x) for x in pieces)
+        out, t = [], start
+        for k, piece in enumerate(pieces):
+            stop = end if k == len(pieces) - 1 else t + (end - start) * len(piece) / total
+            text = (parts[0][0] if k == 0 else " ") + piece + (parts[-1][2] if k == len(pieces) - 1 else "")
+            out.append(Word(t, stop, text, min(w.probability for w in window), window[0].speaker))
+            t = stop
+        return n, out
+    return None
+
+
+def _correct_words(words: list[Word], names: Sequence[str],
+                   full: Sequence[str] = ()) -> tuple[list[Word], list[Correction]]:
     out: list[Word] = []
     fixes: list[Correction] = []
     i = 0
     while i < len(words):
         w = words[i]
+        if full and (hit := _full_name_at(words, i, full)):
+            n, named = hit
+            out += named
+            fixes.append(Correction(w.start, "".join(x.text for x in words[i:i + n]).strip(),
+                                    "".join(x.text for x in named).strip()))
+            i += n
+            continue
         parts = _split(w.text)
         # Two words heard for one name: "Simple Cater" for "Symbolicator".
         if parts and i + 1 < len(words) and not parts[2]:

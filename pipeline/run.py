@@ -81,8 +81,9 @@ def transcribe_episode(episode: Episode, prepared: audio.Prepared, settings: Set
     transcript = vocabulary.apply_glossary(transcript, glossary)
     if not settings.vocabulary.correct_names:
         return transcript
-    vocab = names.vocabulary_names(episode, glossary.terms if glossary else ())
-    transcript, fixed = names.correct(transcript, vocab)
+    terms = glossary.terms if glossary else ()
+    transcript, fixed = names.correct(transcript, names.vocabulary_names(episode, terms),
+                                      names.full_names(episode, terms))
     done = [f"{c.heard} -> {c.written}" for c in fixed]
     return replace(transcript, names_corrected=tuple(done))
 

@@ -170,3 +170,32 @@ def test_bundled_name_resolves_offline_and_paths_are_kept(bundled_model):
     assert ref.bundled and Path(ref.source) == bundled_model and ref.label == "tiny.en (bundled)"
     assert base.resolve_model(str(bundled_model)).label == str(bundled_model.resolve())
     assert base.resolve_model("small.en").source == "small.en"  # left to faster-whisper's hub
+
+
+@pytest.fixture(scope="module")
+def base_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("base-models")  # base joined, then converted, once per run
+
+
+@pytest.mark.model
+@pytest.mark.shared
+def test_openai_whisper_runs_offline_on_the_converted_base_weights(shared_audio, audio_manifest, base_cache,
+                                                                    prepared):
+    from pipeline.lab.evaluate import wer
+    from pipeline.text import normalize
+
+    clip = "jfk.flac"
+    p = prepared[clip]
+    reference_text = next(c["reference_text"] for c in audio_manifest["clips"] if c["file"] == clip)
+    ref = ENGINES["openai-whisper"](Options(engine="openai-whisper", model="base"), base_cache)
+    t = ref.transcribe(p.path, p.duration, None)
+    assert (t.engine, t.language) == ("openai-whisper", "en") and t.model.startswith("base")
+    assert_word_times_sane(t)
+    heard = norm_words(t.words)
+    assert wer(normalize(reference_text).split(), heard) <= 0.05, heard
+    # the same weights in CTranslate2 (int8, sequential) hear about the same words
+    fast = ENGINES["faster-whisper"](Options(engine="faster-whisper", model="base", batch_size=0), base_cache)
+    a = norm_words(fast.transcribe(p.path, p.duration, None).words)
+    matcher = difflib.SequenceMatcher(None, a, heard)
+    differing = sum(max(i2 - i1, j2 - j1) for op, i1, i2, j1, j2 in matcher.get_opcodes() if op != "equal")
+    assert differing <= max(1, len(a) // 10), (a, heard)
