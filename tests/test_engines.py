@@ -180,7 +180,7 @@ def base_cache(tmp_path_factory) -> Path:
 @pytest.mark.model
 @pytest.mark.shared
 def test_openai_whisper_runs_offline_on_the_converted_base_weights(shared_audio, audio_manifest, base_cache,
-                                                                    prepared):
+                                                                    prepared, capfd):
     from pipeline.lab.evaluate import wer
     from pipeline.text import normalize
 
@@ -188,8 +188,10 @@ def test_openai_whisper_runs_offline_on_the_converted_base_weights(shared_audio,
     p = prepared[clip]
     reference_text = next(c["reference_text"] for c in audio_manifest["clips"] if c["file"] == clip)
     ref = ENGINES["openai-whisper"](Options(engine="openai-whisper", model="base"), base_cache)
-    t = ref.transcribe(p.path, p.duration, None)
+    done: list[float] = []
+    t = ref.transcribe(p.path, p.duration, None, progress=done.append)
     assert (t.engine, t.language) == ("openai-whisper", "en") and t.model.startswith("base")
+    assert done and "Detected language" not in capfd.readouterr().out  # the language is detected quietly
     assert_word_times_sane(t)
     heard = norm_words(t.words)
     assert wer(normalize(reference_text).split(), heard) <= 0.05, heard

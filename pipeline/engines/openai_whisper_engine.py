@@ -7,6 +7,7 @@ from the same silero model faster-whisper uses: speech regions become `clip_time
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import math
 import types
@@ -100,7 +101,9 @@ class OpenAIWhisperEngine(Engine):
             if not clips:
                 return Transcript((), self.language or "en", duration, self.name, self.model_label)
         try:
-            with _progress_from_tqdm(whisper, progress):
+            # verbose=False (for the progress bar we relay) also prints "Detected language" to
+            # stdout on every window; a run's own output says which language was used.
+            with _progress_from_tqdm(whisper, progress), contextlib.redirect_stdout(io.StringIO()):
                 result = whisper.transcribe(
                     self.model, samples,
                     verbose=False if progress else None,
