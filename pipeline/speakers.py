@@ -28,7 +28,7 @@ from .models import Diarization, Episode, Segment, Transcript, Word
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 PAD_S = 0.05  # Whisper's word edges are a little tight; a margin keeps consonants in
 
 
@@ -164,7 +164,7 @@ def assign_speakers(
     with voiceprint.Reader(wav_path) as reader:
         embeds, timbre = voiceprint.embed_with_timbre(reader, [(s.start - PAD_S, s.stop + PAD_S) for s in items])
     weights = diarization.weights(items)
-    labels = diarization.cluster(embeds, timbre, weights, *bounds)
+    labels = diarization.cluster(embeds, timbre, weights, *bounds, diarization.switch_penalties(words, items))
     per_word = [0] * len(words)
     for s, label in zip(items, labels):
         per_word[s.first : s.end] = [int(label)] * (s.end - s.first)

@@ -6,6 +6,7 @@ import subprocess
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
@@ -450,3 +451,22 @@ def test_a_weights_file_that_would_run_code_is_refused(tmp_path):
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(ConfigError, match="cannot read the speaker encoder"):
         voice_encoder.read_weights(path)
+
+
+def test_a_change_of_speaker_mid_sentence_costs_more_than_at_its_end():
+    from pipeline import diarization
+
+    words, _ = _words((0, "I'm Kim Porter,"), (0, "and today I'm talking to Alvaro."), (1, "Thanks for having me."),
+                      (0, "Yeah,"), (1, "we built it twice."))
+    items = diarization.stretches(words)
+    assert [" ".join(w.text.strip() for w in words[s.first:s.end]) for s in items] == [
+        "I'm Kim Porter,", "and today I'm talking to Alvaro.", "Thanks for having me.", "Yeah,", "we built it twice."]
+    penalties = diarization.switch_penalties(words, items).tolist()
+    # after "I'm Kim Porter," the sentence goes on; after a full stop, or a lone "Yeah,", it may change
+    assert penalties[1] == diarization.MID_SENTENCE_PENALTY
+    assert penalties[2] == penalties[3] == penalties[4] == diarization.SWITCH_PENALTY
+    # the embeddings lean the wrong way on the second stretch, but not enough to cut a sentence
+    centres = np.eye(2)
+    x = np.array([[0.9, 0.1], [0.35, 0.6], [0.1, 0.9], [0.9, 0.2], [0.1, 0.9]])
+    assert diarization.viterbi(x, centres, penalties).tolist() == [0, 0, 1, 0, 1]
+    assert diarization.viterbi(x, centres).tolist() == [0, 1, 1, 0, 1]
