@@ -91,27 +91,41 @@ def is_common(word: str) -> bool:
     return count_tokens(word.lower()) == 1
 
 
-def best_name(heard: str, names: Sequence[str]) -> str | None:
-    """The one name `heard` is a near miss of, or None (no close name, or two equally close)."""
-    from rapidfuzz import fuzz
+def _letters(text: str) -> str:
+    return re.sub(r"[^a-z]", "", text.lower())
 
-    key = re.sub(r"[^a-z]", "", heard.lower())
-    if len(key) < 3:
-        return None
-    scored = []
-    for name in names:
-        target = re.sub(r"[^a-z]", "", name.lower())
-        if key == target:
-            return name
-        letters = fuzz.ratio(key, target)
-        sound = fuzz.ratio(_metaphone(key), _metaphone(target))
-        if ((letters >= MIN_LETTERS_WITH_SOUND and sound >= MIN_SOUND) or letters >= MIN_LETTERS_ALONE
-                or (sound >= CLOSE_SOUND and letters >= MIN_LETTERS_SAME_SOUND)):
-            scored.append((letters + sound, name))
+
+def _close(letters: float, sound: float) -> bool:
+    """Spelling and sound close enough for a name (rapidfuzz ratios of letters and metaphone)."""
+    return ((letters >= MIN_LETTERS_WITH_SOUND and sound >= MIN_SOUND) or letters >= MIN_LETTERS_ALONE
+            or (sound >= CLOSE_SOUND and letters >= MIN_LETTERS_SAME_SOUND))
+
+
+def _unique_best(scored: list[tuple[float, str]]) -> str | None:
+    """The best-scored name, or None when there is none or two share the best score."""
     scored.sort(reverse=True)
     if not scored or (len(scored) > 1 and scored[0][0] == scored[1][0]):
         return None
     return scored[0][1]
+
+
+def best_name(heard: str, names: Sequence[str]) -> str | None:
+    """The one name `heard` is a near miss of, or None (no close name, or two equally close)."""
+    from rapidfuzz import fuzz
+
+    key = _letters(heard)
+    if len(key) < 3:
+        return None
+    scored = []
+    for name in names:
+        target = _letters(name)
+        if key == target:
+            return name
+        letters = fuzz.ratio(key, target)
+        sound = fuzz.ratio(_metaphone(key), _metaphone(target))
+        if _close(letters, sound):
+            scored.append((letters + sound, name))
+    return _unique_best(scored)
 
 
 def _onset(text: str) -> str:
@@ -126,33 +140,28 @@ def best_full_name(heard: Sequence[str], names: Sequence[str]) -> str | None:
     looser but with the last word sounding like the surname."""
     from rapidfuzz import fuzz
 
-    key = "".join(re.sub(r"[^a-z]", "", h.lower()) for h in heard)
+    key = "".join(_letters(h) for h in heard)
     if len(key) < 5:
         return None
-    last = re.sub(r"[^a-z]", "", heard[-1].lower())
+    last = _letters(heard[-1])
+    heard_parts = {_letters(h) for h in heard}
     scored = []
     for name in names:
-        parts = [re.sub(r"[^a-z]", "", p.lower()) for p in name.split()]
+        parts = [_letters(p) for p in name.split()]
         target = "".join(parts)
         if key == target:
             return name
         if not 0.75 <= len(key) / len(target) <= 1.35 or _onset(key) != _onset(target):
             continue  # a part of the name, or a word before it ("to Anita Zhang")
-        heard_parts = {re.sub(r"[^a-z]", "", h.lower()) for h in heard}
         if len(heard) > len(parts) and heard_parts & set(parts):
             continue  # the name heard right, beside another word ("and Alvaro Leiva")
         letters = fuzz.ratio(key, target)
         sound = fuzz.ratio(_metaphone(key), _metaphone(target))
-        close = ((letters >= MIN_LETTERS_WITH_SOUND and sound >= MIN_SOUND) or letters >= MIN_LETTERS_ALONE
-                 or (sound >= CLOSE_SOUND and letters >= MIN_LETTERS_SAME_SOUND))
         loose = (len(heard) >= 2 and letters >= MIN_LETTERS_FULL and sound >= MIN_SOUND_FULL
                  and len(last) >= 3 and _metaphone(last) == _metaphone(parts[-1]))
-        if close or loose:
-            scored.append((letters + sound, close, name))
-    scored.sort(reverse=True)
-    if not scored or (len(scored) > 1 and scored[0][0] == scored[1][0]):
-        return None
-    return scored[0][2]
+        if _close(letters, sound) or loose:
+            scored.append((letters + sound, name))
+    return _unique_best(scored)
 
 
 def correct(transcript: Transcript, names: Sequence[str],

@@ -243,16 +243,14 @@ def _misfits(chapters: Sequence[Chapter], bounds: Boundaries, duration: float, d
     return out
 
 
-def _is_strong(best: int, refined: float, heard: _Heard, titled: Sequence[_Titled], total: dict[int, float],
+def _is_strong(best: int, agree: int, at_zero: int, n_titled: int, total: dict[int, float],
                misfits: Sequence[float]) -> bool:
     """Several chapters must agree, and with 241 offsets tried a couple can agree by chance: the
     best offset must also stand well clear of the best one elsewhere. At the right offset nearly
     every chapter time then falls on a sentence start; a few seconds off, by chance, fewer."""
-    agree = heard.agreeing(titled, refined)
-    at_zero = heard.agreeing(titled, 0.0)
     elsewhere = max((v for d, v in total.items() if abs(d - best) > 15), default=0.0)
     return (
-        agree >= max(2, math.ceil(len(titled) / 3))
+        agree >= max(2, math.ceil(n_titled / 3))
         and agree >= at_zero + 2
         and total[best] >= total[0] + MARGIN_OVER_ZERO
         and total[best] >= (CLEAR_OF_ELSEWHERE if agree > 2 else CLEAR_WITH_TWO) * elsewhere
@@ -290,9 +288,7 @@ def estimate_offset(
     refined = _snap(_refine(best, heard, titled), timed, bounds, duration)
     if abs(refined) < MIN_OFFSET:
         return 0.0, False, unshifted
-    evidence = (
-        f"{heard.agreeing(titled, refined)} of {len(chapters)} chapter titles heard near their shifted times, "
-        f"{at_zero} without a shift"
-    )
+    agree = heard.agreeing(titled, refined)
+    evidence = f"{agree} of {len(chapters)} chapter titles heard near their shifted times, {at_zero} without a shift"
     misfits = _misfits(timed, bounds, duration, refined)
-    return refined, _is_strong(best, refined, heard, titled, total, misfits), evidence
+    return refined, _is_strong(best, agree, at_zero, len(titled), total, misfits), evidence

@@ -39,7 +39,7 @@ from typing import Any
 from . import synth
 from .evaluate import build_set, machine, normalize, table, word_errors
 from .serve import serve
-from .treerss import TreeSampler, descendants
+from .treerss import TreeSampler, descendants, status_kb
 
 log = logging.getLogger("pipeline.bench")
 
@@ -225,11 +225,7 @@ def peak_rss_mb() -> float:
 
 def own_hwm_mb() -> float:
     """This process's own VmHWM in MiB (0 where /proc has none)."""
-    status = Path("/proc/self/status")
-    for line in status.read_text().splitlines() if status.exists() else ():
-        if line.startswith("VmHWM:"):
-            return float(line.split()[1]) / 1024
-    return 0.0
+    return status_kb(os.getpid())[1] / 1024
 
 
 def run_worker(spec: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:

@@ -120,17 +120,21 @@ def script_for(case: Case) -> synth.Script:
 def build_case(case: Case, cache_dir: Path) -> tuple[synth.Script, Path, synth.Truth]:
     """Synthesized once, cached by the case, the sentences and the synthesizer source."""
     script = script_for(case)
-    blob = repr(case).encode() + LINES_FILE.read_bytes() + Path(synth.__file__).read_bytes()
-    key = hashlib.sha256(blob).hexdigest()[:12]
-    audio = Path(cache_dir) / f"{case.slug}-{key}.mp3"
+    audio, lines = _synthesized(script, case.slug, repr(case).encode() + LINES_FILE.read_bytes(), cache_dir)
+    return script, audio, synth.Truth(lines, (), (), (), lines[-1].end if lines else 0.0)
+
+
+def _synthesized(script: synth.Script, slug: str, key: bytes, cache_dir: Path) -> tuple[Path, tuple[synth.Line, ...]]:
+    """`script` spoken into `<slug>-<hash>.mp3` once (the hash of `key` and the synthesizer's
+    source), with its lines' times beside it."""
+    digest = hashlib.sha256(key + Path(synth.__file__).read_bytes()).hexdigest()[:12]
+    audio = Path(cache_dir) / f"{slug}-{digest}.mp3"
     truth_file = audio.with_suffix(".truth.json")
-    if audio.exists() and truth_file.exists():
-        lines = tuple(synth.Line(**line) for line in json.loads(truth_file.read_text())["lines"])
-        return script, audio, synth.Truth(lines, (), (), (), lines[-1].end if lines else 0.0)
-    log.info("synthesizing %s (%g min)", case.slug, case.minutes)
-    truth = synth.synthesize(script, audio)
-    truth_file.write_text(json.dumps({"lines": [asdict(line) for line in truth.lines]}))
-    return script, audio, truth
+    if not (audio.exists() and truth_file.exists()):
+        log.info("synthesizing %s", slug)
+        truth = synth.synthesize(script, audio)
+        truth_file.write_text(json.dumps({"lines": [asdict(line) for line in truth.lines]}))
+    return audio, tuple(synth.Line(**line) for line in json.loads(truth_file.read_text())["lines"])
 
 
 def to_wav16k(src: Path, out: Path) -> Path:
@@ -327,15 +331,8 @@ def monologue_items(cache_dir: Path) -> list[Item]:
             parts.append({"speaker": "Solo", "text": line, "pause": round(rng.uniform(0.3, 0.9), 2)})
             words += len(line.split())
         script = synth.parse_script({"speakers": {"Solo": voice}, "parts": parts}, slug=slug)
-        key = hashlib.sha256(json.dumps(parts).encode() + json.dumps(voice).encode()
-                             + Path(synth.__file__).read_bytes()).hexdigest()[:12]
-        audio = Path(cache_dir) / f"{slug}-{key}.mp3"
-        truth_file = audio.with_suffix(".truth.json")
-        if not (audio.exists() and truth_file.exists()):
-            truth = synth.synthesize(script, audio)
-            truth_file.write_text(json.dumps({"lines": [asdict(line) for line in truth.lines]}))
-        lines_out = [synth.Line(**line) for line in json.loads(truth_file.read_text())["lines"]]
-        out.append(Item(slug, audio, tuple((ln.start, ln.end, ln.speaker) for ln in lines_out), ()))
+        audio, spoken = _synthesized(script, slug, json.dumps(parts).encode() + json.dumps(voice).encode(), cache_dir)
+        out.append(Item(slug, audio, tuple((ln.start, ln.end, ln.speaker) for ln in spoken), ()))
     return out
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 INTERVAL_S = 0.05
 
 
-def _status_kb(pid: int) -> tuple[int, int]:
+def status_kb(pid: int) -> tuple[int, int]:
     """(VmRSS, VmHWM) of a process in kB; zeros when it is gone."""
     rss = hwm = 0
     try:
@@ -73,7 +73,7 @@ class TreeSampler:
             return
         total = 0
         for pid in descendants(self.pid):
-            rss, hwm = _status_kb(pid)
+            rss, hwm = status_kb(pid)
             total += rss
             if hwm:
                 self.hwm_kb[pid] = max(hwm, self.hwm_kb.get(pid, 0))
