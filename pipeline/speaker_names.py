@@ -190,16 +190,20 @@ def _assign_listed(cues: Sequence[Cue], names: Sequence[str], order: Sequence[in
 
 
 def _self_introduced(cues: Sequence[Cue], people: Sequence[str], taken: Mapping[int, str]) -> dict[int, str]:
-    """Self-introductions whose name the notes also give; a name claimed by two voices is
-    nobody's."""
+    """Self-introductions whose name the notes also give, unless the talk contradicts them: a
+    name claimed by two voices is nobody's, and so is one that another cue gives to another
+    voice. One mislabelled sentence, the host's "I'm Casey Moore, ..." heard in the guest's
+    voice, otherwise swapped the names for the whole episode, while the guest's "Thanks for
+    having me, Casey" pointed the other way."""
     claims: dict[str, set[int]] = {}
     for cue in cues:
-        listed = _match(cue.name, people) if cue.kind == "self" else None
+        listed = _match(cue.name, people)
         if listed and cue.label not in taken and listed not in taken.values():
             claims.setdefault(listed, set()).add(cue.label)
+    selves = {(cue.label, _match(cue.name, people)) for cue in cues if cue.kind == "self"}
     out: dict[int, str] = {}
     for name, labels in claims.items():
-        if len(labels) == 1 and (label := next(iter(labels))) not in out:
+        if len(labels) == 1 and (label := next(iter(labels))) not in out and (label, name) in selves:
             out[label] = name
     return out
 

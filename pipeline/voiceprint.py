@@ -28,6 +28,10 @@ TARGET_DBFS = -30.0  # the level the encoder was trained on
 DIM = 256
 N_FFT = 400  # 25 ms mel window
 N_MELS = 40
+# The timbre statistics read a finer mel scale than the encoder's: 80 bands told apart two
+# espeak-ng voices that differ only in accent (en-gb / en-gb-scotland: 92.5% -> 99.4% of words
+# right; en-us / en-gb: 95.9% -> 99.9%), the rest of the speaker eval unchanged.
+TIMBRE_MELS = 80
 
 
 class Reader:
@@ -83,8 +87,8 @@ class Reader:
         self.close()
 
 
-@functools.lru_cache(maxsize=1)
-def _mel_basis() -> np.ndarray:
+@functools.lru_cache(maxsize=2)
+def _mel_basis(n_mels: int = N_MELS) -> np.ndarray:
     """librosa.filters.mel(sr=16000, n_fft=400, n_mels=40) (Slaney scale and norm), without
     importing librosa: that import alone took seconds on a busy machine."""
     def to_mel(hz: np.ndarray) -> np.ndarray:
@@ -95,26 +99,30 @@ def _mel_basis() -> np.ndarray:
         return np.where(mel >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0)), mel * 200.0 / 3.0)
 
     freqs = np.linspace(0, RATE / 2, 1 + N_FFT // 2)
-    edges = to_hz(np.linspace(to_mel(np.array(0.0)), to_mel(np.array(RATE / 2)), N_MELS + 2))
+    edges = to_hz(np.linspace(to_mel(np.array(0.0)), to_mel(np.array(RATE / 2)), n_mels + 2))
     widths = np.diff(edges)
     ramps = edges[:, None] - freqs[None, :]
     lower = -ramps[:-2] / widths[:-1, None]
     upper = ramps[2:] / widths[1:, None]
     weights = np.maximum(0, np.minimum(lower, upper))
-    weights *= (2.0 / (edges[2 : N_MELS + 2] - edges[:N_MELS]))[:, None]
+    weights *= (2.0 / (edges[2 : n_mels + 2] - edges[:n_mels]))[:, None]
     return weights.astype(np.float32)
 
 
 def mel_frames(samples: np.ndarray) -> np.ndarray:
     """resemblyzer.audio.wav_to_mel_spectrogram in numpy: (frames, 40) mel power, 10 ms hop."""
+    return np.asarray((power_frames(samples) @ _mel_basis().T).astype(np.float32))
+
+
+def power_frames(samples: np.ndarray) -> np.ndarray:
+    """(frames, 201) power spectrum: 25 ms Hann windows, 10 ms hop."""
     padded = np.pad(samples.astype(np.float32), N_FFT // 2)
     n = 1 + len(samples) // HOP
     if len(padded) < N_FFT:
         padded = np.pad(padded, (0, N_FFT - len(padded)))
     frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP][:n]
     window = np.hanning(N_FFT + 1)[:-1].astype(np.float32)  # periodic Hann, as librosa
-    power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
-    return np.asarray((power.astype(np.float32) @ _mel_basis().T).astype(np.float32))
+    return np.asarray((np.abs(np.fft.rfft(frames * window, axis=1)) ** 2).astype(np.float32))
 
 
 def encoder() -> Any:
@@ -158,7 +166,7 @@ def timbre(mel: np.ndarray) -> np.ndarray:
     description that, next to the encoder's embedding, told close espeak-ng voices apart where
     the embedding alone could not (97.0% -> 99.3% of words right on the closest pair)."""
     if len(mel) == 0:
-        return np.zeros(2 * N_MELS, dtype=np.float32)
+        return np.zeros(2 * TIMBRE_MELS, dtype=np.float32)
     log_mel = np.log(mel + 1e-10)
     energy = log_mel.sum(axis=1)
     loud = log_mel[energy >= np.percentile(energy, 30)] if len(mel) > 5 else log_mel
@@ -168,9 +176,9 @@ def timbre(mel: np.ndarray) -> np.ndarray:
 def embed_with_timbre(
     reader: Reader, spans: Sequence[tuple[float, float]], gain: float | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per span: the unit-length voice embedding (n, 256) and its `timbre` (n, 80)."""
+    """Per span: the unit-length voice embedding (n, 256) and its `timbre` (n, 160)."""
     out = np.zeros((len(spans), DIM), dtype=np.float64)
-    stats = np.zeros((len(spans), 2 * N_MELS), dtype=np.float32)
+    stats = np.zeros((len(spans), 2 * TIMBRE_MELS), dtype=np.float32)
     if not spans:
         return out.astype(np.float32), stats
     if gain is None:
@@ -187,8 +195,9 @@ def embed_with_timbre(
 
     for i, (a, b) in enumerate(spans):
         samples = reader.read(a, b) * gain
-        mel = mel_frames(samples) if len(samples) else np.zeros((0, N_MELS), np.float32)
-        stats[i] = timbre(mel)
+        power = power_frames(samples) if len(samples) else np.zeros((0, 1 + N_FFT // 2), np.float32)
+        stats[i] = timbre(power @ _mel_basis(TIMBRE_MELS).T)
+        mel = np.asarray(power @ _mel_basis().T)
         for part in _partials(mel):
             batch.append(part)
             owners.append(i)

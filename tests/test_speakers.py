@@ -277,6 +277,26 @@ def test_a_misheard_name_is_never_used():
     assert naming.names == {0: "Speaker 1", 1: "Speaker 2"} and naming.weak
 
 
+def test_a_self_introduction_the_talk_contradicts_names_nobody():
+    """The host's introduction heard in the guest's voice: the guest's thanks to the host by name
+    points the other way, so neither voice is named (it swapped every name in an episode)."""
+    words, labels = _words(
+        (0, "Welcome to the show."),
+        (1, "I'm Casey Moore, and today I'm talking to Jordan Blake."),
+        (1, "Thanks for having me, Casey. I'm glad to be here."),
+        (0, "The release process used to take a full afternoon."),
+    )
+    title, notes = "Talking Shop with Jordan Blake", "Jordan Blake joins Casey Moore to talk about shipping software."
+    naming = _naming(words, labels, title, notes)
+    assert naming.names == {0: "Speaker 1", 1: "Speaker 2"} and naming.weak
+    words, labels = _words(  # the same talk, every sentence in its speaker's voice
+        (0, "Welcome to the show. I'm Casey Moore, and today I'm talking to Jordan Blake."),
+        (1, "Thanks for having me, Casey. I'm glad to be here."),
+        (0, "The release process used to take a full afternoon."),
+    )
+    assert _naming(words, labels, title, notes).names == {0: "Casey Moore", 1: "Jordan Blake"}
+
+
 def test_one_name_claimed_by_two_voices_goes_to_neither():
     words, labels = _words((0, "Hi, I'm Anita Zhang."), (1, "Well. I'm Anita Zhang too, oddly."), (2, "Hello."))
     naming = _naming(words, labels, "Anita Zhang and Alvaro Leiva on systemd")
