@@ -49,6 +49,14 @@ MIN_SPEAKER_SHARE = 0.05
 # An eigengap at least this share of the largest still counts: 0.5 and 0.4 found the third of
 # three close voices with nobody named (0.7 and 1.0 found two); monologues stayed one voice.
 GAP_SHARE = 0.5
+# Speakers this little apart (squared distance between two speakers' mean features over the
+# mean spread of their stretches about their own means) are one mass of stretches cut in two, not
+# two voices told apart: where the clustering was right, 0.37-1.98 on the speaker eval and the
+# voice-pair sweep (two espeak-ng voices that differ only in accent 0.37-0.43, at 94-99.9% right);
+# where it could not be, 0.23-0.26 (en-gb against itself or its RP accent, 54-69% right), and a
+# known voice or a self-introduction then put the wrong name on a third of the words.
+WEAK_SPLIT = 0.31
+MIN_SPLIT_STRETCHES = 8  # full stretches each; fewer (a half-minute clip) give no steady spread
 TIMBRE_DIMS = 20  # principal components of the timbre statistics kept
 MAX_CLUSTERED = 1500  # stretches clustered directly (about 75 minutes of talk)
 
@@ -217,6 +225,21 @@ def cluster(embeds: np.ndarray, timbre: np.ndarray | None, w: np.ndarray, k_min:
     labels = _compact(spectral(x[fit], k_min, k_max))
     labels = merge_same_voice(embeds[fit], labels, w[fit], k_min)
     return viterbi(x, centres(x[fit], labels, w[fit]), penalty)
+
+
+def separation(embeds: np.ndarray, timbre: np.ndarray | None, w: np.ndarray, labels: np.ndarray) -> float:
+    """How far apart the closest two speakers are (see WEAK_SPLIT), over the full stretches of
+    speakers with at least MIN_SPLIT_STRETCHES of them; infinite when fewer than two have."""
+    full = w >= 1.0
+    x = features(embeds, timbre, w)[full]
+    labels = np.asarray(labels)[full]
+    groups = [x[labels == k] for k in np.unique(labels) if (labels == k).sum() >= MIN_SPLIT_STRETCHES]
+    least = float("inf")
+    for i, a in enumerate(groups):
+        for b in groups[i + 1 :]:
+            spread = (((a - a.mean(axis=0)) ** 2).sum() + ((b - b.mean(axis=0)) ** 2).sum()) / (len(a) + len(b))
+            least = min(least, float(((a.mean(axis=0) - b.mean(axis=0)) ** 2).sum() / max(spread, 1e-12)))
+    return least
 
 
 def switch_penalties(words: Sequence[Word], items: Sequence[Stretch]) -> np.ndarray:

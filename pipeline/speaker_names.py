@@ -60,6 +60,9 @@ _TITLE_PEOPLE = [
 _NOTES_PEOPLE = re.compile(rf"(?<![.!?]\s)(?<!^)\b(?P<name>{_PERSON})|^(?P<lead>{_PERSON})(?= (?:talks|joins|explains|and|on|is|was|shares|discusses|tells)\b)")
 
 
+TOO_ALIKE = "the voices are too alike to tell apart here"
+
+
 @dataclass(frozen=True)
 class Cue:
     """A name the talk gives a speaker: `kind` is "self", "next" or "previous"."""
@@ -215,14 +218,23 @@ def name_speakers(
     listed_from: str = "episode",
     notes: Notes = Notes(),
     known: Mapping[int, str] | None = None,
+    apart: bool = True,
 ) -> Naming:
     """Display names for `labels` (numbered by first appearance), from the strongest evidence
-    down: a names list, known voices, self-introductions the notes confirm, elimination."""
+    down: a names list, known voices, self-introductions the notes confirm, elimination.
+
+    `apart`: whether the voices came out clearly apart. If not, who said what is a guess, and a
+    name put on a guess is wrong on a third of the words: only a names list still names them,
+    and the episode goes to review either way."""
     order = list(dict.fromkeys(labels))
     cues = text_cues(words, labels)
     if listed:
         names = _assign_listed(cues, listed, order)
-        return Naming(names, {n: f"listed in the {listed_from}" for n in names.values()}, listed_from)
+        why = f"listed in the {listed_from}" + ("" if apart else f"; {TOO_ALIKE}: check who said what")
+        return Naming(names, {n: why for n in names.values()}, listed_from, weak=not apart and len(order) > 1)
+    if not apart:
+        names = {label: f"Speaker {number}" for number, label in enumerate(order, start=1)}
+        return Naming(names, {n: f"{TOO_ALIKE}: no name given" for n in names.values()}, "generic", weak=True)
     chosen: dict[int, str] = {}
     evidence: dict[str, str] = {}
     for label, name in (known or {}).items():

@@ -45,15 +45,23 @@ class Options:
     diarizer: str = "resemblyzer"  # a name in DIARIZERS
 
 
-# Words, the prepared wav, the (least, most) number of speakers, the options -> one label per
-# word, numbered 0, 1, ... in order of first appearance, and, where the diarizer has them, each
-# label's voice embedding (for recognising known voices).
-Diarizer = Callable[[Sequence[Word], Path, tuple[int, int], Options], "list[int] | tuple[list[int], np.ndarray]"]
+@dataclass(frozen=True)
+class Found:
+    """What a diarizer found: one label per word, numbered 0, 1, ... in order of first
+    appearance; each label's voice embedding (for recognising known voices; (k, 0) when the
+    diarizer has none); whether the voices came out clearly apart, so that names can go on them."""
+
+    labels: list[int]
+    voices: np.ndarray
+    apart: bool = True
 
 
-def _resemblyzer(
-    words: Sequence[Word], wav_path: Path, bounds: tuple[int, int], options: Options
-) -> tuple[list[int], np.ndarray]:
+# Words, the prepared wav, the (least, most) number of speakers, the options -> the labels alone,
+# or a `Found`.
+Diarizer = Callable[[Sequence[Word], Path, tuple[int, int], Options], "list[int] | Found"]
+
+
+def _resemblyzer(words: Sequence[Word], wav_path: Path, bounds: tuple[int, int], options: Options) -> Found:
     return assign_speakers(words, wav_path, bounds, options)
 
 
@@ -90,22 +98,23 @@ def diarize(
 
     key = cache_key(wav_path, transcript, bounds, options)
     cache_file = Path(cache_dir) / "speakers" / f"{key}.json"
-    cached = _read_cache(cache_file, len(words))
-    if cached is None:
+    found = _read_cache(cache_file, len(words))
+    if found is None:
         started = time.monotonic()
-        found = DIARIZERS[options.diarizer](words, wav_path, bounds, options)
-        labels, voices = found if isinstance(found, tuple) else (found, np.zeros((max(found) + 1, 0), np.float32))
-        voices = np.asarray(np.round(voices.astype(np.float64), 6).tolist(), dtype=np.float32)  # as cached
-        log.info("diarized %s in %.1f s: %d speakers (bounds %d..%d)", wav_path,
-                 time.monotonic() - started, len(voices), *bounds)
-        _write_cache(cache_file, labels, voices)
-    else:
-        labels, voices = cached
+        got = DIARIZERS[options.diarizer](words, wav_path, bounds, options)
+        found = got if isinstance(got, Found) else Found(got, np.zeros((max(got) + 1, 0), np.float32))
+        voices = np.asarray(np.round(found.voices.astype(np.float64), 6).tolist(), dtype=np.float32)  # as cached
+        found = replace(found, voices=voices)
+        log.info("diarized %s in %.1f s: %d speakers (bounds %d..%d)%s", wav_path, time.monotonic() - started,
+                 len(voices), *bounds, "" if found.apart else ", too alike to name")
+        _write_cache(cache_file, found)
+    labels, voices = found.labels, found.voices
 
     from . import voices as voice_profiles
 
-    recognised = voice_profiles.recognise(voices, known) if known and not listed and voices.shape[1] else {}
-    naming = speaker_names.name_speakers(words, labels, listed, listed_from, notes, recognised)
+    recognised = (voice_profiles.recognise(voices, known)
+                  if known and not listed and voices.shape[1] and found.apart else {})
+    naming = speaker_names.name_speakers(words, labels, listed, listed_from, notes, recognised, found.apart)
     speakers = [naming.names[label] for label in labels]
     # The voices are kept for `voices add --from SLUG --label LABEL`.
     kept = ({naming.names[i]: [round(float(v), 5) for v in vec] for i, vec in enumerate(voices)}
@@ -135,31 +144,31 @@ def cache_key(wav_path: Path, transcript: Transcript, bounds: tuple[int, int], o
     return digest.hexdigest()[:32]
 
 
-def _read_cache(path: Path, n_words: int) -> tuple[list[int], np.ndarray] | None:
+def _read_cache(path: Path, n_words: int) -> Found | None:
     try:
         data = json.loads(path.read_text())
         labels = [int(x) for x in data["labels"]]
         voices = np.asarray(data["voices"], dtype=np.float32)
+        apart = bool(data["apart"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if len(labels) != n_words or len(voices) != max(labels, default=-1) + 1:
         return None
-    return labels, voices
+    return Found(labels, voices, apart)
 
 
-def _write_cache(path: Path, labels: list[int], voices: np.ndarray) -> None:
-    data = {"version": CACHE_VERSION, "labels": labels, "voices": np.round(voices, 6).tolist()}
+def _write_cache(path: Path, found: Found) -> None:
+    data = {"version": CACHE_VERSION, "labels": found.labels, "voices": np.round(found.voices, 6).tolist(),
+            "apart": found.apart}
     write_atomic(path, json.dumps(data))
 
 
 # --- voices to words ----------------------------------------------------------------------
 
 
-def assign_speakers(
-    words: Sequence[Word], wav_path: Path, bounds: tuple[int, int], options: Options
-) -> tuple[list[int], np.ndarray]:
-    """A speaker number per word (0, 1, ... by first appearance), and each speaker's voice:
-    the mean embedding of their stretches, for matching known voices."""
+def assign_speakers(words: Sequence[Word], wav_path: Path, bounds: tuple[int, int], options: Options) -> Found:
+    """A speaker number per word (0, 1, ... by first appearance), each speaker's voice (the mean
+    embedding of their stretches, for matching known voices), and whether they came out apart."""
     items = diarization.stretches(words)
     with voiceprint.Reader(wav_path) as reader:
         embeds, timbre = voiceprint.embed_with_timbre(reader, [(s.start - PAD_S, s.stop + PAD_S) for s in items])
@@ -172,7 +181,8 @@ def assign_speakers(
         per_word = smooth(words, per_word, options.min_turn)
     per_word = snap_boundaries(words, per_word)
     numbered = _by_first_appearance(per_word)
-    return numbered, _voices(items, embeds, weights, numbered)
+    apart = diarization.separation(embeds, timbre, weights, labels) >= diarization.WEAK_SPLIT
+    return Found(numbered, _voices(items, embeds, weights, numbered), apart)
 
 
 def _voices(items: Sequence[diarization.Stretch], embeds: np.ndarray, weights: np.ndarray,

@@ -416,6 +416,40 @@ def test_with_nobody_named_the_voices_alone_give_the_count(people, whisper, tmp_
     assert _best_match_accuracy([w.speaker for w in out.words], _truth_speakers(out.words, truth)) >= 0.95
 
 
+@pytest.mark.model
+def test_voices_too_alike_to_tell_apart_get_no_names_even_a_known_one(whisper, tmp_path):
+    """Host and guest in one synthetic voice: the split between them is a guess, so neither the
+    host's known voice nor the introductions name anybody, and the episode goes to review."""
+    from pipeline import voices
+    from pipeline.lab import speaker_eval
+
+    case = speaker_eval.Case("t", "Build Systems with Alvaro Leiva", "Kim Porter talks to Alvaro Leiva.",
+                             (("Kim Porter", speaker_eval.M1), ("Alvaro Leiva", speaker_eval.M1)), 3, 12)
+    truth = synth.synthesize(speaker_eval.script_for(case), tmp_path / "raw.wav")
+    wav = _wav16k(tmp_path / "raw.wav", tmp_path / "audio.wav")
+    transcript = _transcribe(whisper, wav)
+    episode = replace(_episode(tmp_path), title=case.title, description=case.description)
+    clip = speaker_eval._host_clip(speaker_eval.M1, tmp_path)
+    host = voices.from_audio("Kim Porter", _wav16k(clip, tmp_path / "clip.wav"), clip.name)
+    out = speakers.diarize(transcript, wav, episode, speakers.Options(), tmp_path / "cache", known=[host])
+    info = out.diarization
+    assert info is not None and info.speakers == 2 and info.needs_review
+    assert {w.speaker for w in out.words} == {"Speaker 1", "Speaker 2"}
+    assert all("too alike" in why for why in info.evidence.values())
+    assert {ln.speaker for ln in truth.lines} == {"Kim Porter", "Alvaro Leiva"}
+
+
+def test_separation_tells_two_voices_from_one_cut_in_two():
+    rng = np.random.default_rng(0)
+    one = rng.standard_normal((60, 256))
+    two = one + np.where(np.arange(60) < 30, 1.0, -1.0)[:, None] * rng.standard_normal(256) * 0.6
+    w = np.ones(60)
+    for x, apart in ((one, False), (two, True)):
+        x = x / np.linalg.norm(x, axis=1, keepdims=True)
+        labels = speakers.diarization.cluster(x, None, w, 2, 2)
+        assert (speakers.diarization.separation(x, None, w, labels) >= speakers.diarization.WEAK_SPLIT) == apart
+
+
 # ---- the encoder without torch ----------------------------------------------------------------
 
 @pytest.mark.model
