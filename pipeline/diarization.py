@@ -50,12 +50,12 @@ MIN_SPEAKER_SHARE = 0.05
 # three close voices with nobody named (0.7 and 1.0 found two); monologues stayed one voice.
 GAP_SHARE = 0.5
 # Speakers this little apart (squared distance between two speakers' mean features over the
-# mean spread of their stretches about their own means) are one mass of stretches cut in two, not
-# two voices told apart: where the clustering was right, 0.37-1.98 on the speaker eval and the
-# voice-pair sweep (two espeak-ng voices that differ only in accent 0.37-0.43, at 94-99.9% right);
-# where it could not be, 0.23-0.26 (en-gb against itself or its RP accent, 54-69% right), and a
-# known voice or a self-introduction then put the wrong name on a third of the words.
-WEAK_SPLIT = 0.31
+# mean spread of their stretches about their own means) are one mass of stretches cut in two, or
+# too close to split reliably, and names put on them are wrong on many words. Measured on 4-minute
+# two-person episodes (`speaker_eval.PAIRS` and more seeds): one voice as both people (12
+# episodes, 6 voices) 0.20-0.34; two voices split 95.4-100% right 0.374-1.98 (accent-only pairs
+# 0.374-0.55); split 75-89% right 0.298-0.356; 57-72% right 0.254-0.283.
+WEAK_SPLIT = 0.37
 MIN_SPLIT_STRETCHES = 8  # full stretches each; fewer (a half-minute clip) give no steady spread
 TIMBRE_DIMS = 20  # principal components of the timbre statistics kept
 MAX_CLUSTERED = 1500  # stretches clustered directly (about 75 minutes of talk)
