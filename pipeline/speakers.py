@@ -28,7 +28,7 @@ from .models import Diarization, Episode, Segment, Transcript, Word
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 PAD_S = 0.05  # Whisper's word edges are a little tight; a margin keeps consonants in
 
 
