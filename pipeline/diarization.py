@@ -52,9 +52,10 @@ GAP_SHARE = 0.5
 # Speakers this little apart (squared distance between two speakers' mean features over the
 # mean spread of their stretches about their own means) are one mass of stretches cut in two, or
 # too close to split reliably, and names put on them are wrong on many words. Measured on 4-minute
-# two-person episodes (`speaker_eval.PAIRS` and more seeds): one voice as both people (12
-# episodes, 6 voices) 0.20-0.34; two voices split 95.4-100% right 0.374-1.98 (accent-only pairs
-# 0.374-0.55); split 75-89% right 0.298-0.356; 57-72% right 0.254-0.283.
+# two-person episodes (`speaker_eval.PAIRS`, the eval's cases and more seeds): one voice as both
+# people (13 episodes, 6 voices) 0.20-0.34; two voices split 95-100% right 0.354-1.98; 75-89%
+# right 0.298-0.356; 57-72% right 0.254-0.283. It does not catch every poor split: one
+# accent-only pair split 91.3% right scored 0.42.
 WEAK_SPLIT = 0.37
 MIN_SPLIT_STRETCHES = 8  # full stretches each; fewer (a half-minute clip) give no steady spread
 TIMBRE_DIMS = 20  # principal components of the timbre statistics kept
