@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,12 @@ SHARED = Path(os.environ.get("PIPELINE_TEST_SHARED") or REPO.parent / "shared")
 SHARED_AUDIO = SHARED / "audio"
 SHARED_EPISODES = SHARED / "episodes"
 NO_SHARED = f"test material missing: {SHARED} (the repository expects ../shared beside it)"
+
+# Started in the background of a non-interactive shell (`make test &`, a nohup'd CI step), the
+# test process inherits SIGINT ignored, Python then never raises KeyboardInterrupt, and the Ctrl-C
+# tests hang; a handler here also gives their child processes the default SIGINT again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Property tests: `make test-fast` passes --hypothesis-profile=fast.
 settings.register_profile("full", max_examples=150)
