@@ -195,18 +195,6 @@ def _voices(items: Sequence[diarization.Stretch], embeds: np.ndarray, weights: n
     return np.asarray((out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)).astype(np.float32))
 
 
-def _fill_gaps(labels: list[int]) -> list[int]:
-    """Words no window reached (beyond the audio's end) take their neighbour's speaker."""
-    out = list(labels)
-    last = next((x for x in out if x >= 0), 0)
-    for i, x in enumerate(out):
-        if x < 0:
-            out[i] = last
-        else:
-            last = x
-    return out
-
-
 def _runs(labels: Sequence[int]) -> list[tuple[int, int, int]]:
     """(label, first index, end index) of each stretch of one label."""
     runs: list[tuple[int, int, int]] = []

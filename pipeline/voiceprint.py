@@ -89,7 +89,7 @@ class Reader:
 
 @functools.lru_cache(maxsize=2)
 def _mel_basis(n_mels: int = N_MELS) -> np.ndarray:
-    """librosa.filters.mel(sr=16000, n_fft=400, n_mels=40) (Slaney scale and norm), without
+    """librosa.filters.mel(sr=16000, n_fft=400, n_mels=n_mels) (Slaney scale and norm), without
     importing librosa: that import alone took seconds on a busy machine."""
     def to_mel(hz: np.ndarray) -> np.ndarray:
         log_part = 15.0 + np.log(np.maximum(hz, 1e-9) / 1000.0) / (np.log(6.4) / 27.0)
@@ -197,8 +197,7 @@ def embed_with_timbre(
         samples = reader.read(a, b) * gain
         power = power_frames(samples) if len(samples) else np.zeros((0, 1 + N_FFT // 2), np.float32)
         stats[i] = timbre(power @ _mel_basis(TIMBRE_MELS).T)
-        mel = np.asarray(power @ _mel_basis().T)
-        for part in _partials(mel):
+        for part in _partials(power @ _mel_basis().T):  # mel_frames, from the same spectrum
             batch.append(part)
             owners.append(i)
             if len(batch) == BATCH:

@@ -312,16 +312,20 @@ def _write_wav(samples: np.ndarray, path: Path) -> None:
 
 
 def synthesized_items(names: Sequence[str], cache_dir: Path) -> list[Item]:
-    out = []
-    for case in CASES:
-        if case.slug not in names:
-            continue
-        script, audio, truth = build_case(case, cache_dir)
-        clip = _host_clip(case.people[0][1], cache_dir)
-        out.append(Item(case.slug, audio, tuple((ln.start, ln.end, ln.speaker) for ln in truth.lines),
-                        tuple(script.speakers), case.title, case.description, clip,
-                        tuple(json.dumps(v, sort_keys=True) for _, v in case.people)))
-    return out
+    return [_case_item(case, cache_dir) for case in CASES if case.slug in names]
+
+
+def _case_item(case: Case, cache_dir: Path) -> Item:
+    """A case spoken (once), with its truth, its people's voices and a clip of the host's."""
+    script, audio, truth = build_case(case, cache_dir)
+    return Item(case.slug, audio, tuple((ln.start, ln.end, ln.speaker) for ln in truth.lines),
+                tuple(script.speakers), case.title, case.description, _host_clip(case.people[0][1], cache_dir),
+                tuple(json.dumps(v, sort_keys=True) for _, v in case.people))
+
+
+def _no_names(item: Item) -> Item:
+    """The same episode on a page that names nobody: the count comes from the voices alone."""
+    return replace(item, name=f"{item.name} (no names)", title="", description="", host_clip=None)
 
 
 MONOLOGUES = (("monologue-en-us", M1, 3.0, 7), ("monologue-en-us+f2", F2, 3.0, 8))
@@ -407,14 +411,8 @@ def run_item(item: Item, workdir: Path, known_voice: bool = True) -> Result:
     pairs = [(w.speaker, t) for w, t in zip(named, true) if t is not None]
     host_words = [p for p, t in pairs if t == host]
     wrong = sum(1 for p, t in pairs if p in item.people and p != t)
-    return dataclasses_replace(result, host_named=sum(p == host for p in host_words) / max(1, len(host_words)),
-                               known_wrong=wrong / max(1, len(pairs)))
-
-
-def dataclasses_replace(obj, **changes):  # type: ignore[no-untyped-def]
-    from dataclasses import replace
-
-    return replace(obj, **changes)
+    return replace(result, host_named=sum(p == host for p in host_words) / max(1, len(host_words)),
+                   known_wrong=wrong / max(1, len(pairs)))
 
 
 def _speaker_of(voice: str) -> str:
@@ -470,9 +468,7 @@ def evaluate(workdir: Path, quick: bool = False, real: bool = True, shared: Path
     synthesized = synthesized_items(names, Path(workdir) / "set")
     others = []
     if not quick:
-        # The same episodes on a page that names nobody: the count comes from the voices alone.
-        others += [replace(item, name=f"{item.name} (no names)", title="", description="", host_clip=None)
-                   for item in synthesized]
+        others += [_no_names(item) for item in synthesized]
         others += monologue_items(Path(workdir) / "set")
     if real and not quick and Path(shared).is_dir():
         others += interleaved_items(Path(workdir) / "real", shared) + ami_items(shared)
@@ -531,11 +527,8 @@ def pair_sweep(workdir: Path) -> list[Result]:
     for seed, (slug, host, guest) in enumerate(PAIRS, start=100):
         case = Case(slug, "Talking Shop with Jordan Blake", "Jordan Blake joins Casey Moore to talk about shipping software.",
                      (("Casey Moore", host), ("Jordan Blake", guest)), 4, seed)
-        script, audio, truth = build_case(case, Path(workdir) / "set")
-        item = Item(slug, audio, tuple((ln.start, ln.end, ln.speaker) for ln in truth.lines), tuple(script.speakers),
-                    case.title, case.description, _host_clip(host, Path(workdir) / "set"),
-                    tuple(json.dumps(v, sort_keys=True) for _, v in case.people))
-        for one in (item, replace(item, name=f"{slug} (no names)", title="", description="", host_clip=None)):
+        item = _case_item(case, Path(workdir) / "set")
+        for one in (item, _no_names(item)):
             log.info("voice pairs: %s", one.name)
             results.append(run_item(one, workdir))
     return results
