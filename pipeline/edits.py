@@ -101,6 +101,51 @@ def rename_speaker(body: str, old: str, new: str, known: tuple[str, ...] = ()) -
     return b.text()
 
 
+def set_speaker(body: str, n: int, name: str, known: tuple[str, ...] = ()) -> str:
+    """Paragraph `n` given to `name`, and the labels around it as `render` writes them: a
+    speaker's full name at their first turn, the short one after, none on a continuation."""
+    name = " ".join(name.split())
+    if not name:
+        raise EpisodeError("a speaker's name cannot be empty")
+    b = _Body(body)
+    b.index("paragraph", n)
+    para_chunks = [i for i, k in enumerate(b.kinds) if k == "paragraph"]
+    found = [retime.blocks(b.chunks[i])[0] for i in para_chunks]
+    labels = [block.label for block in found]
+    who = retime.resolve_speakers(found, known)
+    # "Kim" for a Kim Porter already on the page means her
+    same = [full for full in dict.fromkeys([*known, *filter(None, who)]) if full.split()[0] == name and full != name]
+    who[n] = same[0] if len(same) == 1 else name
+    short = render.display_names(who)
+    # A heading resets continuation, as in `render`: readers jump to it.
+    opens = [j == 0 or "heading" in b.kinds[para_chunks[j - 1] + 1 : para_chunks[j]] for j in range(len(who))]
+    for j in (n, n + 1):
+        person = who[j] if j < len(who) else None
+        if person is not None:
+            continuing = not opens[j] and who[j - 1] == person
+            labels[j] = None if continuing else short[person] if person in who[:j] else person
+    # A short label whose full name was on paragraph n (or one that now reads as someone else)
+    # takes the full name.
+    for _ in range(len(who)):
+        read = retime.resolve_speakers([retime.Block("paragraph", "", label) for label in labels], known)
+        wrong = [j for j, (got, want) in enumerate(zip(read, who)) if got != want]
+        if not wrong or labels[wrong[0]] == who[wrong[0]]:
+            break
+        labels[wrong[0]] = who[wrong[0]]
+    for j, i in enumerate(para_chunks):
+        if labels[j] == found[j].label:
+            continue
+        joined = " ".join(line.strip() for line in b.chunks[i].split("\n") if line.strip())
+        m = _PREFIX.match(joined)
+        if m is None:
+            raise EpisodeError(f"paragraph {j} has no [hh:mm:ss] timecode to put a speaker after")
+        stamp = joined[: joined.index("]") + 1]
+        after = b.chunks[i][len(b.chunks[i].rstrip()):]  # the body's last newline, if this is the end
+        label = labels[j]
+        b.chunks[i] = f"{stamp} " + (f"**{render.escape(label)}:** " if label else "") + joined[m.end():] + after
+    return b.text()
+
+
 def move_heading(body: str, k: int, before_paragraph: int) -> str:
     """Heading `k` moved to just before paragraph `before_paragraph`."""
     b = _Body(body)

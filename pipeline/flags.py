@@ -65,12 +65,12 @@ class WordIndex:
         self.ends = [w.end for w in self.words]
         self.used: set[int] = set()  # word indexes that need an id in the page
 
+    def at(self, t: float) -> int:
+        """The word spoken at `t` (the next one, in a pause); -1 on an empty page."""
+        return min(bisect.bisect_right(self.ends, t + 0.01), len(self.words) - 1)
+
     def anchor_at(self, t: float) -> str:
-        if not self.words:
-            return "transcript"
-        i = min(bisect.bisect_right(self.ends, t + 0.01), len(self.words) - 1)
-        self.used.add(i)
-        return f"w{i}"
+        return self.anchor_of(self.at(t)) if self.words else "transcript"
 
     def anchor_of(self, i: int) -> str:
         self.used.add(i)
@@ -95,8 +95,9 @@ def find_flags(
 
 
 def _speaker_flags(transcript: Transcript, index: WordIndex) -> list[Flag]:
-    """Each speaker at their first word, with why they carry their name; a numbered speaker in
-    a conversation is a name nobody could vouch for, to be filled in by the reviewer."""
+    """Each speaker at their first word, with why they carry their name (a numbered speaker in
+    a conversation is a name nobody could vouch for, to be filled in by the reviewer); and each
+    turn whose voice was nearly as like another speaker's."""
     evidence = transcript.diarization.evidence if transcript.diarization else {}
     flags = []
     seen: set[str] = set()
@@ -110,6 +111,12 @@ def _speaker_flags(transcript: Transcript, index: WordIndex) -> list[Flag]:
                 continue
             why = "no evidence for a name: give it in the front matter's speakers, or add a known voice"
         flags.append(Flag("speaker", w.start, f"{w.speaker}: {why}", index.anchor_of(i)))
+    for start, _end, other in transcript.diarization.doubtful if transcript.diarization else ():
+        i = index.at(start)
+        who = index.words[i].speaker if i >= 0 else None
+        if who and who != other:
+            flags.append(Flag("speaker", start, f"{who}, or {other}? This turn's voice is nearly as like "
+                              f"{other}'s: listen, and give the paragraph to whoever said it", index.anchor_of(i)))
     return flags
 
 

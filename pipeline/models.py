@@ -132,6 +132,8 @@ class Diarization:
     evidence: dict[str, str] = field(default_factory=dict)  # name -> why it was given
     needs_review: bool = False  # a name was given on weak evidence
     voices: dict[str, list[float]] = field(default_factory=dict)  # name -> voice embedding
+    # (start, end, the other likely speaker) of each turn whose voice was nearly as like another's
+    doubtful: tuple[tuple[float, float, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -211,7 +213,13 @@ def transcript_from_dict(d: dict[str, Any]) -> Transcript:
         **{k: v for k, v in _known(Transcript, d).items() if k not in typed},
         segments=segments,
         decoding=Decoding(**_known(Decoding, decoding)) if decoding else None,
-        diarization=Diarization(**_known(Diarization, diarization)) if diarization else None,
+        diarization=_diarization(diarization) if diarization else None,
         recovered=tuple(d.get("recovered") or old.get("recovered") or ()),
         names_corrected=tuple(d.get("names_corrected") or old.get("names_corrected") or ()),
     )
+
+
+def _diarization(d: dict[str, Any]) -> Diarization:
+    known = _known(Diarization, d)
+    doubtful = tuple((float(a), float(b), str(c)) for a, b, c in known.pop("doubtful", ()))
+    return Diarization(**known, doubtful=doubtful)

@@ -82,21 +82,28 @@ def resolve_speakers(found: Sequence[Block], known: Sequence[str] = ()) -> list[
     After a person's first turn the site writes the first name only; a short label is the full
     name seen earlier (or in `[extra] speakers`) that it is the first word of.
     """
-    full: list[str] = list(known)
+    seen: list[str] = []
     out: list[str | None] = []
     current: str | None = None
     for b in found:
         if b.kind != "paragraph":
             continue
         if b.label is not None:
-            longer = [n for n in dict.fromkeys(full) if n != b.label and n.split()[0] == b.label]
-            if b.label not in full and len(longer) == 1:
-                current = longer[0]
+            label = b.label
+            # A name on the page outranks the front matter's: a reviewer renamed "Jeremy Jung" to
+            # "Jeremy Q Jung" on the page, and the list still says the old one.
+            matches = _longer(label, seen) or _longer(label, known)
+            if label not in seen and label not in known and len(matches) == 1:
+                current = matches[0]
             else:
-                current = b.label
-                full.append(b.label)
+                current = label
+                seen.append(label)
         out.append(current)
     return out
+
+
+def _longer(short: str, names: Sequence[str]) -> list[str]:
+    return [n for n in dict.fromkeys(names) if n != short and n.split()[0] == short]
 
 
 def _norm(token: str) -> str:

@@ -137,6 +137,8 @@ class _App:
                 elif action == "rename":
                     new = edits.rename_speaker(body, str(args["old"]), str(args["new"]), episode.speakers)
                     label = self._recorded_label(episode, str(args["old"])) if args.get("voice") else ""
+                elif action == "speaker":
+                    new = edits.set_speaker(body, int(args["n"]), str(args["name"]), episode.speakers)
                 elif action == "heading":
                     new = edits.move_heading(body, int(args["k"]), int(args["before"]))
                 else:

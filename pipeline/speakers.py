@@ -28,8 +28,11 @@ from .models import Diarization, Episode, Segment, Transcript, Word
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 6
+CACHE_VERSION = 7
 PAD_S = 0.05  # Whisper's word edges are a little tight; a margin keeps consonants in
+# A doubtful turn shorter than this is a "yeah" or a "right": too little voice to judge, and too
+# many of them to review.
+DOUBTFUL_WORDS = 4
 
 
 @dataclass(frozen=True)
@@ -49,11 +52,13 @@ class Options:
 class Found:
     """What a diarizer found: one label per word, numbered 0, 1, ... in order of first
     appearance; each label's voice embedding (for recognising known voices; (k, 0) when the
-    diarizer has none); whether the voices came out clearly apart, so that names can go on them."""
+    diarizer has none); whether the voices came out clearly apart, so that names can go on them;
+    the turns a reviewer should check: (first word, end word, the other likely speaker)."""
 
     labels: list[int]
     voices: np.ndarray
     apart: bool = True
+    doubtful: tuple[tuple[int, int, int], ...] = ()
 
 
 # Words, the prepared wav, the (least, most) number of speakers, the options -> the labels alone,
@@ -119,7 +124,10 @@ def diarize(
     # The voices are kept for `voices add --from SLUG --label LABEL`.
     kept = ({naming.names[i]: [round(float(v), 5) for v in vec] for i, vec in enumerate(voices)}
             if voices.shape[1] else {})
-    info = Diarization(options.diarizer, len(voices), naming.source, dict(naming.evidence), naming.weak, kept)
+    doubtful = tuple((words[a].start, words[b - 1].end, naming.names[other])
+                     for a, b, other in found.doubtful if other < len(naming.names))
+    info = Diarization(options.diarizer, len(voices), naming.source, dict(naming.evidence), naming.weak, kept,
+                       doubtful)
     return _with_speakers(transcript, speakers, info)
 
 
@@ -150,16 +158,17 @@ def _read_cache(path: Path, n_words: int) -> Found | None:
         labels = [int(x) for x in data["labels"]]
         voices = np.asarray(data["voices"], dtype=np.float32)
         apart = bool(data["apart"])
+        doubtful = tuple((int(a), int(b), int(c)) for a, b, c in data["doubtful"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if len(labels) != n_words or len(voices) != max(labels, default=-1) + 1:
         return None
-    return Found(labels, voices, apart)
+    return Found(labels, voices, apart, doubtful)
 
 
 def _write_cache(path: Path, found: Found) -> None:
     data = {"version": CACHE_VERSION, "labels": found.labels, "voices": np.round(found.voices, 6).tolist(),
-            "apart": found.apart}
+            "apart": found.apart, "doubtful": [list(t) for t in found.doubtful]}
     write_atomic(path, json.dumps(data))
 
 
@@ -182,7 +191,13 @@ def assign_speakers(words: Sequence[Word], wav_path: Path, bounds: tuple[int, in
     per_word = snap_boundaries(words, per_word)
     numbered = _by_first_appearance(per_word)
     apart = diarization.separation(embeds, timbre, weights, labels) >= diarization.WEAK_SPLIT
-    return Found(numbered, _voices(items, embeds, weights, numbered), apart)
+    doubtful: list[tuple[int, int, int]] = []
+    if apart:  # else every turn is in doubt, and the episode is flagged as a whole
+        turns = diarization.doubtful_turns(diarization.features(embeds, timbre, weights), weights,
+                                           np.array([numbered[s.first] for s in items], dtype=int))
+        doubtful = [(items[a].first, items[b - 1].end, other) for a, b, other in turns
+                    if items[b - 1].end - items[a].first >= DOUBTFUL_WORDS]
+    return Found(numbered, _voices(items, embeds, weights, numbered), apart, tuple(doubtful))
 
 
 def _voices(items: Sequence[diarization.Stretch], embeds: np.ndarray, weights: np.ndarray,

@@ -208,6 +208,51 @@ def test_edits_change_only_what_they_must(tmp_path: Path) -> None:
     assert wine["startTime"] == pytest.approx(thank_you.start)  # the heading's new place
 
 
+TURNS = """## Intro
+
+[00:00:01] **Kim Porter:** Welcome to the show.
+
+[00:00:05] **Bryan Ortiz:** Thanks for having me.
+
+[00:00:09] Glad to be here.
+
+[00:00:12] **Kim:** So tell me.
+
+## Next
+
+[00:00:20] **Bryan:** Sure.
+"""
+
+
+def test_a_short_label_means_the_full_name_on_the_page_before_the_front_matters() -> None:
+    renamed = [retime.Block("paragraph", "", label) for label in ("Jeremy Q Jung", "Armin", "Jeremy", None)]
+    assert retime.resolve_speakers(renamed, ("Jeremy Jung", "Armin Ronacher")) == [
+        "Jeremy Q Jung", "Armin Ronacher", "Jeremy Q Jung", "Jeremy Q Jung"]
+
+
+def test_a_paragraph_given_to_another_speaker_relabels_it_and_its_neighbours_as_render_would() -> None:
+    def who(body: str) -> list[str | None]:
+        return retime.resolve_speakers(retime.blocks(body))
+
+    # A continuation becomes a turn of its own; the next turn of the same person needs no label.
+    moved = edits.set_speaker(TURNS, 2, "Kim Porter")
+    assert who(moved) == ["Kim Porter", "Bryan Ortiz", "Kim Porter", "Kim Porter", "Bryan Ortiz"]
+    assert moved == TURNS.replace("[00:00:09] Glad", "[00:00:09] **Kim:** Glad").replace("**Kim:** So", "So")
+    # A short name means the person already on the page.
+    assert who(edits.set_speaker(TURNS, 1, "Kim")) == ["Kim Porter"] * 2 + ["Bryan Ortiz", "Kim Porter", "Bryan Ortiz"]
+    # The first turn taken from Kim: her next one must carry her full name, or "Kim" is nobody.
+    first = edits.set_speaker(TURNS, 0, "Bryan Ortiz")
+    assert who(first) == ["Bryan Ortiz"] * 3 + ["Kim Porter", "Bryan Ortiz"]
+    assert "**Kim Porter:** So tell me." in first and "[00:00:05] Thanks" in first
+    # After a heading the label stays (readers jump there); a new person is written in full.
+    assert edits.set_speaker(TURNS, 4, "Alex Doe") == TURNS.replace("**Bryan:** Sure.", "**Alex Doe:** Sure.")
+    assert edits.set_speaker(TURNS, 3, "Kim Porter") == TURNS  # already hers: nothing moves
+    with pytest.raises(EpisodeError, match="no paragraph 9"):
+        edits.set_speaker(TURNS, 9, "Kim Porter")
+    with pytest.raises(EpisodeError, match="cannot be empty"):
+        edits.set_speaker(TURNS, 1, "  ")
+
+
 # --- the review server's API, in this process (the browser test is tests/test_review_server.py) ----
 
 
@@ -249,6 +294,16 @@ def test_review_server_api_saves_each_change_and_refuses_stale_or_unsigned_ones(
         assert path.read_bytes() == before.replace(b"**Speaker 3:**", b"**Abbie Smith:**")
         assert answer["notes"] and "known voice" in answer["notes"][0]  # saved, or why not
         assert "Abbie Smith" in (ws.drafts(SLUG) / "transcript.vtt").read_text()
+
+        # One paragraph to another speaker: the published captions follow.
+        body = edits.current_body(path, path.read_text())
+        assert "Dana Wolfe" not in (ws.drafts(SLUG) / "transcript.vtt").read_text()
+        status, answer = _post(server, SLUG, "speaker", {"version": answer["version"], "n": 1, "name": "Dana Wolfe"})
+        assert status == 200, answer
+        assert retime.resolve_speakers(retime.blocks(edits.current_body(path, path.read_text())))[1] == "Dana Wolfe"
+        assert edits.current_body(path, path.read_text()) == edits.set_speaker(body, 1, "Dana Wolfe")
+        second = retime.blocks(body)[[b.kind for b in retime.blocks(body)].index("paragraph") + 1].text
+        assert f"<v Dana Wolfe>{second.split()[0]}" in (ws.drafts(SLUG) / "transcript.vtt").read_text().replace("\n", " ")
 
         status, answer = _post(server, SLUG, "paragraph", {"version": answer["version"], "n": 99, "text": "x"})
         assert status == 400 and "no paragraph 99" in answer["error"]

@@ -130,6 +130,21 @@ def test_each_speaker_is_listed_with_the_evidence_for_the_name_and_numbered_ones
     assert of_kind(review_flags.find_flags(episode_of(), calm, one_section(calm)), "speaker") == []
 
 
+def test_a_doubtful_turn_is_flagged_with_the_other_likely_speaker_and_survives_the_words_file() -> None:
+    from dataclasses import replace
+
+    from pipeline.models import Diarization, transcript_from_dict
+
+    t = transcript_of(segment(words_at("welcome to the show", 0.0, "Kim Porter")),
+                      segment(words_at("thanks for having me", 3.0, "Bryan Ortiz")),
+                      segment(words_at("so tell us", 6.0, "Kim Porter")))
+    t = replace(t, diarization=Diarization("fake", 2, "episode", doubtful=((3.0, 4.9, "Kim Porter"),)))
+    t = transcript_from_dict(json.loads(json.dumps(transcript_to_dict(t))))
+    assert t.diarization is not None and t.diarization.doubtful == ((3.0, 4.9, "Kim Porter"),)
+    flags = of_kind(review_flags.find_flags(episode_of(), t, one_section(t)), "speaker")
+    assert [(f.start, f.message.split("?")[0], f.anchor) for f in flags] == [(3.0, "Bryan Ortiz, or Kim Porter", "w4")]
+
+
 def test_low_confidence_words_are_grouped_into_spans() -> None:
     t = transcript_of(segment(words_at("we use rust@0.3 and@0.2 python for@0.45 speed", 0.0)))
     flags = of_kind(review_flags.find_flags(episode_of(), t, one_section(t), threshold=0.5), "low")

@@ -1,4 +1,5 @@
-"""`review --serve` in a real Chromium: fix a word, rename a speaker, move a heading, approve.
+"""`review --serve` in a real Chromium: fix a word, rename a speaker, give a paragraph to another
+speaker, move a heading, approve.
 
 The demo episode is synthesized, served from 127.0.0.1 and really transcribed (`transcribe`, the
 bundled model, diarization); then `python -m pipeline review --serve` runs as a subprocess and
@@ -147,7 +148,28 @@ def test_fix_a_word_rename_a_speaker_approve_and_nothing_else_changes(site, serv
     assert episode.read_bytes().decode() == expected
     doc = json.loads((out / "transcript.json").read_text())
     assert "Jeremy Q Jung" in {s.get("speaker") for s in doc["segments"]}
+    assert "Jeremy" not in {s.get("speaker") for s in doc["segments"]}  # his later, short-named turns too
     assert "<v Jeremy Q Jung>" in (out / "transcript.vtt").read_text()
+
+    # 2b. One paragraph to the other speaker: "who?", then the name; its neighbours' labels follow.
+    from pipeline import edits, episodes, retime
+    body = edits.current_body(episode, expected)
+    known = episodes.load(episode).speakers  # the front matter's, as the server reads them
+    who = retime.resolve_speakers(retime.blocks(body), known)
+    n = next(j for j in range(1, len(who) - 1) if who[j] != who[j + 1])  # the next turn becomes its continuation
+    other = who[n + 1]
+    assert other
+    para = browser.find_element("id", f"p{n}")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", para)
+    _click(browser, para.find_element("css selector", "button.who"))
+    from selenium.webdriver.support.ui import Select
+    Select(browser.find_element("css selector", "select.who-pick")).select_by_visible_text(other)
+    _saved(browser)
+    changed = edits.set_speaker(body, n, other, known)
+    assert changed != body and retime.resolve_speakers(retime.blocks(changed), known)[n] == other
+    expected = expected.replace(body, changed)
+    assert episode.read_bytes().decode() == expected
+    _no_console_errors(browser)
 
     # 3. A heading one paragraph down: that paragraph now belongs to the chapter before.
     heading = browser.find_elements("css selector", "h2.chapter")[1]

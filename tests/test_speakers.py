@@ -450,6 +450,19 @@ def test_separation_tells_two_voices_from_one_cut_in_two():
         assert (speakers.diarization.separation(x, None, w, labels) >= speakers.diarization.WEAK_SPLIT) == apart
 
 
+def test_a_turn_whose_voice_sits_between_two_speakers_is_doubtful():
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal(32), rng.standard_normal(32)
+    mid = 0.45 * a + 0.55 * b  # a turn about as like either voice
+    voices = [a, a, a, b, b, b, mid, mid, b, b, a, a]
+    labels = np.array([0, 0, 0, 1, 1, 1, 0, 0, 1, 1, 0, 0])
+    x = np.stack([v + 0.05 * rng.standard_normal(32) for v in voices])
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    assert speakers.diarization.doubtful_turns(x, np.ones(12), labels) == [(6, 8, 1)]
+    x[6:8] = x[:2]  # the same turn in a's own voice
+    assert speakers.diarization.doubtful_turns(x, np.ones(12), labels) == []
+
+
 # ---- the encoder without torch ----------------------------------------------------------------
 
 @pytest.mark.model
