@@ -194,6 +194,12 @@ def _compact(labels: np.ndarray) -> np.ndarray:
     return inverse.astype(int)
 
 
+def closeness(x: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """(rows, speakers): x.c - |c|^2/2 over the means' mean length (see `viterbi`)."""
+    length = np.linalg.norm(c, axis=1)
+    return np.asarray((x @ c.T - length**2 / 2) / max(float(length.mean()), 1e-9))
+
+
 def viterbi(x: np.ndarray, c: np.ndarray, penalty: float | np.ndarray | None = None) -> np.ndarray:
     """The best speaker sequence: closeness to each speaker's mean `c`, minus `penalty` for every
     change of speaker. Closeness is x.c - |c|^2/2 (half the squared distance, less what all share),
@@ -209,9 +215,7 @@ def viterbi(x: np.ndarray, c: np.ndarray, penalty: float | np.ndarray | None = N
     n, k = len(x), len(c)
     if k == 1 or n == 0:
         return np.zeros(n, dtype=int)
-    length = np.linalg.norm(c, axis=1)
-    scale = max(float(length.mean()), 1e-9)
-    score = (x @ c.T - length**2 / 2) / scale
+    score = closeness(x, c)
     back = np.zeros((n, k), dtype=int)
     total = score[0].copy()
     cost = np.broadcast_to(np.asarray(SWITCH_PENALTY if penalty is None else penalty, dtype=float), (n,))
@@ -337,7 +341,7 @@ def doubtful_turns(x: np.ndarray, w: np.ndarray, labels: np.ndarray) -> list[tup
     k = int(labels.max()) + 1 if len(labels) else 0
     if k < 2:
         return []
-    sim = x @ centres(x, labels, w).T
+    sim = closeness(x, means(x, labels, w))
     rows = np.arange(len(x))
     own = sim[rows, labels]
     sim[rows, labels] = -np.inf
