@@ -62,7 +62,7 @@ GAP_SHARE = 0.5
 # accent-only pair split 91.3% right scored 0.42.
 WEAK_SPLIT = 0.37
 # A turn whose voice is nearly as like another speaker's as its own speaker's is where a reviewer
-# should listen: the weighted mean, over the turn's stretches, of the similarity to its own
+# should listen: the weighted mean, over the turn's stretches, of the `closeness` to its own
 # speaker's mean less that to the next closest. On ten close-voiced 4-minute episodes (2 and 3
 # people, accent-only pairs included) the misattributed turns scored 0.07-0.33, five of eight
 # under 0.2; the right ones 0.09 and up, 5% of them under 0.22.
@@ -73,8 +73,8 @@ PLENTY_STRETCHES = 80  # full stretches: three or four minutes of talk
 # groupings of a finer clustering (this many clusters more) into as many speakers: the one whose
 # closest two speakers are furthest apart. Spectral clustering of a short-spoken host among a
 # guest's long answers (12% of the talk) cut the guest's mass in two: 77% and 76% of words right
-# on close voices; chosen again, 96% and 93% (balanced interviews unchanged). Up to three
-# speakers: the groupings of nine clusters into six would be millions.
+# on close voices; chosen again (with `closeness` and REFINE_PASSES), 93.5% and 92.7%; balanced
+# interviews unchanged. Up to three speakers: nine clusters have millions of groupings into six.
 REGROUP_EXTRA = 3
 REGROUP_MAX_SPEAKERS = 3
 # Viterbi passes, each with the speakers' means taken again from the labels of the pass before.
