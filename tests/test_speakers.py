@@ -450,6 +450,19 @@ def test_separation_tells_two_voices_from_one_cut_in_two():
         assert (speakers.diarization.separation(x, None, w, labels) >= speakers.diarization.WEAK_SPLIT) == apart
 
 
+def test_a_speaker_too_small_to_judge_is_apart_only_in_a_short_clip():
+    """A half-minute clip's speakers have a few full stretches each and cannot be judged; a
+    "speaker" of 7 full stretches in a 4-minute episode is more likely a piece of one voice."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((54, 64))
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    labels = np.array([1 if i % 8 == 0 else 0 for i in range(54)])  # 47 and 7
+    separation = speakers.diarization.separation
+    assert separation(x, None, np.ones(54), labels) == 0.0
+    clip = slice(0, 12)  # 10 and 2: a half-minute clip
+    assert separation(x[clip], None, np.ones(12), labels[clip]) == float("inf")
+
+
 def test_the_eval_judges_names_as_names_and_numbered_speakers_by_whom_they_mostly_are():
     from pipeline.lab import speaker_eval
 
