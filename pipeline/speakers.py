@@ -28,7 +28,7 @@ from .models import Diarization, Episode, Segment, Transcript, Word
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 9
+CACHE_VERSION = 10
 PAD_S = 0.05  # Whisper's word edges are a little tight; a margin keeps consonants in
 # A doubtful turn shorter than this is a "yeah" or a "right": too little voice to judge, and too
 # many of them to review.
@@ -180,9 +180,9 @@ def assign_speakers(words: Sequence[Word], wav_path: Path, bounds: tuple[int, in
     embedding of their stretches, for matching known voices), and whether they came out apart."""
     items = diarization.stretches(words)
     with voiceprint.Reader(wav_path) as reader:
-        embeds, timbre = voiceprint.embed_with_timbre(reader, [(s.start - PAD_S, s.stop + PAD_S) for s in items])
+        embeds, timbre, cepstra = voiceprint.embed_with_timbre(reader, [(s.start - PAD_S, s.stop + PAD_S) for s in items])
     weights = diarization.weights(items)
-    labels = diarization.cluster(embeds, timbre, weights, *bounds, diarization.switch_penalties(words, items))
+    labels = diarization.cluster(embeds, timbre, weights, *bounds, diarization.switch_penalties(words, items), cepstra)
     per_word = [0] * len(words)
     for s, label in zip(items, labels):
         per_word[s.first : s.end] = [int(label)] * (s.end - s.first)

@@ -13,7 +13,7 @@ import functools
 import wave
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -32,6 +32,7 @@ N_MELS = 40
 # espeak-ng voices that differ only in accent (en-gb / en-gb-scotland: 92.5% -> 99.4% of words
 # right; en-us / en-gb: 95.9% -> 99.9%), the rest of the speaker eval unchanged.
 TIMBRE_MELS = 80
+CEPSTRA = 20  # mel cepstral coefficients per frame, as speaker recognition before embeddings used
 
 
 class Reader:
@@ -173,14 +174,32 @@ def timbre(mel: np.ndarray) -> np.ndarray:
     return np.concatenate([loud.mean(axis=0), loud.std(axis=0)]).astype(np.float32)
 
 
-def embed_with_timbre(
-    reader: Reader, spans: Sequence[tuple[float, float]], gain: float | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per span: the unit-length voice embedding (n, 256) and its `timbre` (n, 160)."""
+class Prints(NamedTuple):
+    """Per span: the unit-length voice embedding (n, 256), its `timbre` (n, 160) and its
+    `cepstra` (frames, CEPSTRA each)."""
+
+    embeds: np.ndarray
+    timbre: np.ndarray
+    cepstra: list[np.ndarray]
+
+
+def cepstra(mel: np.ndarray) -> np.ndarray:
+    """The louder 70% of the frames' mel cepstra (the first CEPSTRA), for `resegment`."""
+    if len(mel) == 0:
+        return np.zeros((0, CEPSTRA), dtype=np.float32)
+    from scipy.fft import dct
+
+    out = dct(np.log(mel + 1e-10), type=2, axis=1, norm="ortho")[:, :CEPSTRA]
+    return np.asarray(out[out[:, 0] >= np.percentile(out[:, 0], 30)] if len(out) > 5 else out, dtype=np.float32)
+
+
+def embed_with_timbre(reader: Reader, spans: Sequence[tuple[float, float]], gain: float | None = None) -> Prints:
+    """Every span's `Prints`, each span read once."""
     out = np.zeros((len(spans), DIM), dtype=np.float64)
     stats = np.zeros((len(spans), 2 * TIMBRE_MELS), dtype=np.float32)
+    frames: list[np.ndarray] = []
     if not spans:
-        return out.astype(np.float32), stats
+        return Prints(out.astype(np.float32), stats, frames)
     if gain is None:
         gain = speech_gain(reader, spans)
     model = encoder()
@@ -197,7 +216,9 @@ def embed_with_timbre(
         samples = reader.read(a, b) * gain
         power = power_frames(samples) if len(samples) else np.zeros((0, 1 + N_FFT // 2), np.float32)
         stats[i] = timbre(power @ _mel_basis(TIMBRE_MELS).T)
-        for part in _partials(power @ _mel_basis().T):  # mel_frames, from the same spectrum
+        mel = power @ _mel_basis().T  # mel_frames, from the same spectrum
+        frames.append(cepstra(mel))
+        for part in _partials(mel):
             batch.append(part)
             owners.append(i)
             if len(batch) == BATCH:
@@ -208,4 +229,4 @@ def embed_with_timbre(
 
     release_freed_memory()  # the encoder's buffers, before the next episode's transcription
     norms = np.linalg.norm(out, axis=1, keepdims=True)
-    return (out / np.maximum(norms, 1e-9)).astype(np.float32), stats
+    return Prints((out / np.maximum(norms, 1e-9)).astype(np.float32), stats, frames)

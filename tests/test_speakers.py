@@ -541,11 +541,12 @@ def test_the_encoder_without_torch_gives_resemblyzers_embeddings(two_voices, mon
         assert ours.shape == (len(partials), 256)
         assert np.abs(ours - torch_encoder(partials)).max() < 1e-5
         spans = [(w.start, max(w.end, w.start + 0.3)) for w in transcript.words[::7]]
-        got, got_timbre = voiceprint.embed_with_timbre(reader, spans)
+        got, got_timbre, got_cepstra = voiceprint.embed_with_timbre(reader, spans)
         monkeypatch.setattr(voiceprint, "encoder", lambda: torch_encoder)
-        want, want_timbre = voiceprint.embed_with_timbre(reader, spans)
+        want, want_timbre, want_cepstra = voiceprint.embed_with_timbre(reader, spans)
     assert np.abs(got - want).max() < 1e-5
     assert np.array_equal(got_timbre, want_timbre)
+    assert all(np.array_equal(a, b) for a, b in zip(got_cepstra, want_cepstra))
 
 
 def test_a_weights_file_that_would_run_code_is_refused(tmp_path):
