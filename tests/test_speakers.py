@@ -589,3 +589,61 @@ def test_a_change_of_speaker_mid_sentence_costs_more_than_at_its_end():
     x = np.array([[0.9, 0.1], [0.35, 0.6], [0.1, 0.9], [0.9, 0.2], [0.1, 0.9]])
     assert diarization.viterbi(x, centres, penalties).tolist() == [0, 0, 1, 0, 1]
     assert diarization.viterbi(x, centres).tolist() == [0, 1, 1, 0, 1]
+
+
+def _frame_clouds(seed: int, n: int = 120) -> tuple[list[np.ndarray], np.ndarray]:
+    """Stretches of 40-120 frames from two speakers whose frames differ in a few dimensions
+    only, in shuffled turns of one to five stretches."""
+    rng = np.random.default_rng(seed)
+    truth, speaker = [], 0
+    while len(truth) < n:
+        truth += [speaker] * int(rng.integers(1, 6))
+        speaker = 1 - speaker
+    truth_arr = np.array(truth[:n])
+    shift = np.zeros(20)
+    shift[3:6] = 0.8
+    frames = [rng.normal(size=(int(rng.integers(40, 120)), 20)) + t * shift for t in truth_arr]
+    return frames, truth_arr
+
+
+def test_resegmentation_by_frames_mends_a_poor_first_split():
+    from pipeline import diarization, resegment
+
+    frames, truth = _frame_clouds(1)
+    rng = np.random.default_rng(2)
+    wrong = rng.random(len(truth)) < 0.3
+    first = np.where(wrong, 1 - truth, truth)
+    got = diarization._resegmented(resegment.standardise(frames), first, np.ones(len(truth)), None)
+    assert (first == truth).mean() < 0.75
+    assert (got == truth).mean() >= 0.97
+
+
+def test_held_out_likelihood_prefers_the_real_speakers_to_one_voice_or_a_bad_split():
+    from pipeline import resegment
+
+    frames, truth = _frame_clouds(3)
+    frames = resegment.standardise(frames)
+    real = resegment.heldout(frames, truth)
+    assert real > resegment.heldout(frames, np.zeros(len(truth), dtype=int))
+    assert real > resegment.heldout(frames, np.arange(len(truth)) % 2)
+    # one voice cut in two fits no better than one voice
+    alone = [f for f, t in zip(frames, truth) if t == 0]
+    halves = np.arange(len(alone)) // (len(alone) // 2 + 1)
+    assert resegment.heldout(alone, halves) < resegment.heldout(alone, np.zeros(len(alone), dtype=int))
+
+
+@pytest.mark.model
+def test_voices_that_differ_only_in_accent_are_told_apart(whisper, tmp_path):
+    """en-us and en-gb at one pitch and speed: the embeddings alone gave 95.6% of the words to
+    the right speaker on the eval's 4-minute episode of this pair, the frames' mixtures 99.9%."""
+    from pipeline.lab import speaker_eval
+
+    case = speaker_eval.Case("t", "Shipping Software with Jordan Blake", "Jordan Blake joins Casey Moore.",
+                             (("Casey Moore", speaker_eval.M1), ("Jordan Blake", speaker_eval.M2_SAME_PITCH)), 2.5, 13)
+    truth = synth.synthesize(speaker_eval.script_for(case), tmp_path / "raw.wav")
+    wav = _wav16k(tmp_path / "raw.wav", tmp_path / "audio.wav")
+    transcript = _transcribe(whisper, wav)
+    out = speakers.diarize(transcript, wav, _episode(tmp_path, ("Casey Moore", "Jordan Blake")), speakers.Options(),
+                           tmp_path / "cache")
+    true = _truth_speakers(out.words, truth)
+    assert sum(w.speaker == t for w, t in zip(out.words, true)) / len(true) >= 0.97
