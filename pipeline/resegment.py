@@ -114,3 +114,57 @@ def supervectors(frames: Sequence[np.ndarray], relevance: float = 16.0) -> np.nd
             adapted = (post.T @ f + relevance * mu) / (n + relevance)[:, None]
             out[i] = (weight * (adapted - mu) / spread).ravel()
     return out
+
+
+# --- a voice as one mixture, to tell a known voice from a stranger ---------------------------
+# Raw cepstra, the level (c0) left out, not standardised: a profile's recording and an episode
+# are standardised on different talk.
+SAMPLE_FRAMES = 1000  # of each speaker's frames kept with the labels, to check against profiles
+
+
+def _raw(frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+    return [f[:, 1:] for f in frames if len(f)]
+
+
+def voice_model(frames: Sequence[np.ndarray]) -> tuple[np.ndarray, float]:
+    """One voice's frames as a mixture, flattened (weights, means, variances), and how well such
+    a mixture fits that voice's frames it was not trained on (mean log-likelihood per frame, the
+    even stretches' mixture on the odd ones and the other way round); empty and -inf when there
+    are fewer than 2 * MIN_FRAMES frames."""
+    chosen = _raw(frames)
+    if sum(len(c) for c in chosen) < 2 * MIN_FRAMES or len(chosen) < 2:
+        return np.zeros(0, dtype=np.float32), -np.inf
+    even, odd = np.concatenate(chosen[0::2]), np.concatenate(chosen[1::2])
+    fit = (_mixture(even).score_samples(odd).mean() + _mixture(odd).score_samples(even).mean()) / 2
+    whole = _mixture(np.concatenate(chosen))
+    model = np.concatenate([whole.weights_, whole.means_.ravel(), whole.covariances_.ravel()]).astype(np.float32)
+    return model, float(fit)
+
+
+def frame_sample(frames: Sequence[np.ndarray]) -> np.ndarray:
+    """Up to SAMPLE_FRAMES of a speaker's raw frames, evenly spaced over the episode."""
+    chosen = _raw(frames)
+    if not chosen:
+        return np.zeros((0, 0), dtype=np.float32)
+    every = np.concatenate(chosen)
+    return every[np.linspace(0, len(every) - 1, min(SAMPLE_FRAMES, len(every))).astype(int)].astype(np.float32)
+
+
+def model_ok(model: np.ndarray) -> bool:
+    """Whether a flattened `voice_model` has a mixture's shape and positive variances."""
+    k = COMPONENTS
+    size = len(model) - k
+    return size > 0 and size % (2 * k) == 0 and bool((model[k + size // 2 :] > 0).all())
+
+
+def fit(model: np.ndarray, sample: np.ndarray) -> float:
+    """Mean log-likelihood per frame of `sample` under the flattened mixture `model`."""
+    k = COMPONENTS
+    dims = (len(model) - k) // (2 * k)
+    if sample.ndim != 2 or sample.shape[1] != dims or not len(sample):
+        return -np.inf
+    weight, mean, var = model[:k].astype(np.float64), model[k : k + k * dims].reshape(k, dims), model[k + k * dims :].reshape(k, dims)
+    parts = (-0.5 * (((sample[:, None, :] - mean[None]) ** 2) / var[None]).sum(axis=2)
+             - 0.5 * np.log(2 * np.pi * var).sum(axis=1)[None] + np.log(np.maximum(weight, 1e-12))[None])
+    top = parts.max(axis=1, keepdims=True)
+    return float(np.mean(top[:, 0] + np.log(np.exp(parts - top).sum(axis=1))))

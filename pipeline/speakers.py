@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from . import diarization, speaker_names, voiceprint
+from . import diarization, resegment, speaker_names, voiceprint
 from .audio import sha256_of
 from .errors import ConfigError
 from .files import write_atomic
@@ -59,6 +59,7 @@ class Found:
     voices: np.ndarray
     apart: bool = True
     doubtful: tuple[tuple[int, int, int], ...] = ()
+    samples: tuple[np.ndarray, ...] = ()  # each label's `resegment.frame_sample`, to check known voices
 
 
 # Words, the prepared wav, the (least, most) number of speakers, the options -> the labels alone,
@@ -109,7 +110,8 @@ def diarize(
         got = DIARIZERS[options.diarizer](words, wav_path, bounds, options)
         found = got if isinstance(got, Found) else Found(got, np.zeros((max(got) + 1, 0), np.float32))
         voices = np.asarray(np.round(found.voices.astype(np.float64), 6).tolist(), dtype=np.float32)  # as cached
-        found = replace(found, voices=voices)
+        samples = tuple(np.asarray(np.round(x.astype(np.float64), 3).tolist(), dtype=np.float32) for x in found.samples)
+        found = replace(found, voices=voices, samples=samples)
         log.info("diarized %s in %.1f s: %d speakers (bounds %d..%d)%s", wav_path, time.monotonic() - started,
                  len(voices), *bounds, "" if found.apart else ", too alike to name")
         _write_cache(cache_file, found)
@@ -117,7 +119,7 @@ def diarize(
 
     from . import voices as voice_profiles
 
-    recognised = (voice_profiles.recognise(voices, known)
+    recognised = (voice_profiles.recognise(voices, known, found.samples)
                   if known and not listed and voices.shape[1] and found.apart else {})
     naming = speaker_names.name_speakers(words, labels, listed, listed_from, notes, recognised, found.apart)
     speakers = [naming.names[label] for label in labels]
@@ -159,16 +161,18 @@ def _read_cache(path: Path, n_words: int) -> Found | None:
         voices = np.asarray(data["voices"], dtype=np.float32)
         apart = bool(data["apart"])
         doubtful = tuple((int(a), int(b), int(c)) for a, b, c in data["doubtful"])
+        samples = tuple(np.asarray(x, dtype=np.float32) for x in data.get("samples", []))
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if len(labels) != n_words or len(voices) != max(labels, default=-1) + 1:
         return None
-    return Found(labels, voices, apart, doubtful)
+    return Found(labels, voices, apart, doubtful, samples)
 
 
 def _write_cache(path: Path, found: Found) -> None:
     data = {"version": CACHE_VERSION, "labels": found.labels, "voices": np.round(found.voices, 6).tolist(),
-            "apart": found.apart, "doubtful": [list(t) for t in found.doubtful]}
+            "apart": found.apart, "doubtful": [list(t) for t in found.doubtful],
+            "samples": [np.round(x.astype(np.float64), 3).tolist() for x in found.samples]}
     write_atomic(path, json.dumps(data))
 
 
@@ -197,7 +201,9 @@ def assign_speakers(words: Sequence[Word], wav_path: Path, bounds: tuple[int, in
                                            np.array([numbered[s.first] for s in items], dtype=int))
         doubtful = [(items[a].first, items[b - 1].end, other) for a, b, other in turns
                     if items[b - 1].end - items[a].first >= DOUBTFUL_WORDS]
-    return Found(numbered, _voices(items, embeds, weights, numbered), apart, tuple(doubtful))
+    samples = tuple(resegment.frame_sample([c for s, c in zip(items, cepstra) if numbered[s.first] == k])
+                    for k in range(max(numbered) + 1))
+    return Found(numbered, _voices(items, embeds, weights, numbered), apart, tuple(doubtful), samples)
 
 
 def _voices(items: Sequence[diarization.Stretch], embeds: np.ndarray, weights: np.ndarray,

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import resegment
 from .errors import VoiceProfileError as ProfileError
 from .files import write_atomic
 
@@ -40,6 +41,17 @@ log = logging.getLogger(__name__)
 # Subtracting a mean voice (of real or of all speech) before the cosine did not widen the gap.
 # The threshold sits between 0.9765 and 0.9778: a thin margin, and the encoder's limit.
 MATCH = 0.977
+# With cleaner speakers (the frames' re-segmentation), the en-gb+m3 / en-gb-x-rp pair, one voice in
+# two accents, scored 0.9745-0.9836 as strangers, and the same voice 0.9851 and up over a minute
+# or more of talk; 0.9778 for a host who talks 20 s. So a known voice must also fit by its frames:
+# MAX_DROP, against a mixture of the profile's recording. A profile learnt from a transcript has
+# no frames, and must clear MATCH_EMBEDDING_ONLY instead (a host with little talk goes unnamed).
+MATCH_EMBEDDING_ONLY = 0.9845
+# How much worse (mean log-likelihood per frame) a speaker's frames may fit a profile's mixture
+# than the profile's own voice fits it, held out. The eval's six voices' clips against every
+# speaker of its episodes (truth labels, 1000 frames each): the same voice at most 0.38 worse, another
+# voice at least 0.86 worse (the en-gb+m3 / en-gb-x-rp pair included).
+MAX_DROP = 0.6
 # A profile names nobody when a second speaker of the episode scores this close to it too: the two
 # may be one voice cut in two. One voice as two people (12 episodes, 6 voices, host's profile
 # known): the other "speaker" 0.9638-0.9813; two different voices, the closest pairs of the eval
@@ -56,13 +68,18 @@ class Profile:
     embedding: np.ndarray
     seconds: float
     source: str
+    # `resegment.voice_model` of the recording, and how well it fits that voice: when there was one
+    frames: np.ndarray | None = None
+    frames_fit: float = 0.0
 
     def to_text(self) -> str:
         numbers = ", ".join(f"{v:.5f}" for v in self.embedding)
+        frames = ("" if self.frames is None else f"frames_fit = {self.frames_fit:.4f}\nframes = ["
+                  + ", ".join(f"{v:.6g}" for v in self.frames) + "]\n")
         return (
             "# A known voice for the speaker stage (python -m pipeline voices --help).\n"
             f"name = {json.dumps(self.name)}\nsource = {json.dumps(self.source)}\n"
-            f"seconds = {self.seconds:.1f}\nmodel = \"resemblyzer\"\nembedding = [{numbers}]\n"
+            f"seconds = {self.seconds:.1f}\nmodel = \"resemblyzer\"\nembedding = [{numbers}]\n{frames}"
         )
 
 
@@ -81,12 +98,16 @@ def load(path: Path) -> Profile:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         vector = np.asarray(data["embedding"], dtype=np.float32)
         name = str(data["name"])
+        frames = np.asarray(data["frames"], dtype=np.float32) if "frames" in data else None
+        frames_fit = float(data.get("frames_fit", 0.0))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ProfileError(f"{path}: not a voice profile ({exc})") from exc
     if vector.shape != (256,) or not np.isfinite(vector).all() or np.linalg.norm(vector) == 0:
         raise ProfileError(f"{path}: the embedding must be 256 finite numbers")
+    if frames is not None and (frames.ndim != 1 or not np.isfinite(frames).all() or not resegment.model_ok(frames)):
+        raise ProfileError(f"{path}: 'frames' is not a voice model")
     return Profile(name, vector / np.linalg.norm(vector), float(data.get("seconds", 0.0)),
-                   str(data.get("source", "")))
+                   str(data.get("source", "")), frames, frames_fit)
 
 
 def load_all(transcripts_dir: Path) -> list[Profile]:
@@ -121,8 +142,10 @@ def from_audio(name: str, wav_path: Path, source: str) -> Profile:
         seconds = sum(b - a for a, b in spans)
         if seconds < MIN_SECONDS:
             raise ProfileError(f"{source}: only {seconds:.0f} s of speech; about 30 s are needed")
-        embeds = voiceprint.embed(reader, spans)
-    return Profile(name, _mean(embeds, [b - a for a, b in spans]), seconds, source)
+        embeds, _, cepstra = voiceprint.embed_with_timbre(reader, spans)
+    model, fit = resegment.voice_model(cepstra)
+    return Profile(name, _mean(embeds, [b - a for a, b in spans]), seconds, source,
+                   model if len(model) else None, fit if len(model) else 0.0)
 
 
 def from_transcript(name: str, whisper_json: Path, label: str, source: str) -> Profile:
@@ -151,9 +174,20 @@ def _mean(embeds: np.ndarray, weights: Sequence[float]) -> np.ndarray:
     return np.asarray((v / np.linalg.norm(v)).astype(np.float32))
 
 
-def recognise(voices: np.ndarray, profiles: Sequence[Profile]) -> dict[int, str]:
+def sounds_like(profile: Profile, sample: np.ndarray | None) -> bool:
+    """Whether a speaker's frames (`resegment.frame_sample`) fit the profile's mixture nearly as
+    well as the profile's own voice does (within MAX_DROP)."""
+    if profile.frames is None or sample is None:
+        return False
+    drop = profile.frames_fit - resegment.fit(profile.frames, sample)
+    log.debug("%s: frames fit %.3f below the voice's own (at most %.2f)", profile.name, drop, MAX_DROP)
+    return bool(drop <= MAX_DROP)
+
+
+def recognise(voices: np.ndarray, profiles: Sequence[Profile], samples: Sequence[np.ndarray] = ()) -> dict[int, str]:
     """Speaker index -> known name, for mutual best matches above MATCH that no other speaker
-    comes near (AMBIGUOUS)."""
+    comes near (AMBIGUOUS), and whose frames fit the profile's (`sounds_like`; a profile without
+    frames, learnt from an episode's transcript, must clear MATCH_EMBEDDING_ONLY instead)."""
     if len(voices) == 0 or not profiles:
         return {}
     sims = np.asarray(voices, dtype=np.float64) @ np.stack([p.embedding for p in profiles]).T
@@ -164,6 +198,12 @@ def recognise(voices: np.ndarray, profiles: Sequence[Profile]) -> dict[int, str]
         if sims[i, j] >= MATCH and int(np.argmax(sims[:, j])) == i:
             if (np.delete(sims[:, j], i) >= AMBIGUOUS).any():
                 log.info("%s: two speakers sound like this voice; naming neither", profiles[j].name)
+                continue
+            sample = samples[i] if i < len(samples) else None
+            if profiles[j].frames is None and sims[i, j] < MATCH_EMBEDDING_ONLY:
+                continue
+            if profiles[j].frames is not None and not sounds_like(profiles[j], sample):
+                log.info("%s: speaker %d's voice is near, but their frames are not this voice's", profiles[j].name, i)
                 continue
             out[i] = profiles[j].name
     return out
