@@ -28,7 +28,7 @@ from .models import Diarization, Episode, Segment, Transcript, Word
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 10
+CACHE_VERSION = 11
 PAD_S = 0.05  # Whisper's word edges are a little tight; a margin keeps consonants in
 # A doubtful turn shorter than this is a "yeah" or a "right": too little voice to judge, and too
 # many of them to review.
