@@ -93,7 +93,8 @@ RESEGMENT_PASSES = 3
 # the embeddings, and the one the held-out likelihood prefers is kept: on eight 3-person episodes
 # the embeddings alone merged two close voices and cut the third in two on three (56-76% right);
 # the supervectors did on one other, and the likelihood picked the right one every time (99%+).
-# Not for two: there the embeddings' partition was never the worse one.
+# Not for two: there the embeddings' partition was never the worse one; nor where the first
+# partition's closest speakers are WEAK_SPLIT apart or more (it costs a third of the stage's time).
 SUPERVECTOR_SPEAKERS = 3
 # One speaker found though more may speak: two are kept if their held-out likelihood is at least
 # this much better per frame. Two real voices (10 close-voiced 4-10 minute episodes named nobody):
@@ -305,13 +306,12 @@ def cluster(embeds: np.ndarray, timbre: np.ndarray | None, w: np.ndarray, k_min:
         gain = resegment.heldout(frames, two) - resegment.heldout(frames, path) if two.max() == 1 else -np.inf
         log.debug("two speakers fit %.3f per frame better than one", gain)
         return two if gain >= SPLIT_GAIN else path
-    candidates = [path]
-    if k >= SUPERVECTOR_SPEAKERS:
-        x = features(embeds, timbre, w, resegment.supervectors(frames))
-        candidates.append(_by_voice(x, embeds, w, k, k, penalty))
-    candidates = [_resegmented(frames, c, w, penalty) for c in candidates]
-    if len(candidates) == 1:
-        return candidates[0]
+    path = _resegmented(frames, path, w, penalty)
+    full = w >= 1.0
+    if k < SUPERVECTOR_SPEAKERS or _closest(features(embeds, timbre, w)[full], path[full]) >= WEAK_SPLIT:
+        return path
+    x = features(embeds, timbre, w, resegment.supervectors(frames))
+    candidates = [path, _resegmented(frames, _by_voice(x, embeds, w, k, k, penalty), w, penalty)]
     fits = [resegment.heldout(frames, c) for c in candidates]
     log.debug("held-out fit of the candidate partitions: %s", np.round(fits, 3))
     return candidates[int(np.argmax(fits))]
