@@ -292,7 +292,8 @@ def cluster(embeds: np.ndarray, timbre: np.ndarray | None, w: np.ndarray, k_min:
     frames, for the re-segmentation (`resegment`)."""
     if len(embeds) == 0:
         return np.zeros(0, dtype=int)
-    path = _by_voice(features(embeds, timbre, w), embeds, w, k_min, k_max, penalty)
+    x = features(embeds, timbre, w)
+    path = _by_voice(x, embeds, w, k_min, k_max, penalty)
     if cepstra is None or sum(len(c) for c in cepstra) < resegment.MIN_FRAMES:
         return path
     frames = resegment.standardise(cepstra)
@@ -302,13 +303,13 @@ def cluster(embeds: np.ndarray, timbre: np.ndarray | None, w: np.ndarray, k_min:
         # guest's long answers, clustered as one voice: two, if two fit the frames better.
         if k_max < 2 or sum(len(f) for f in frames) < PLENTY_FRAMES:
             return path
-        two = _resegmented(frames, _by_voice(features(embeds, timbre, w), embeds, w, 2, 2, penalty), w, penalty)
+        two = _resegmented(frames, _by_voice(x, embeds, w, 2, 2, penalty), w, penalty)
         gain = resegment.heldout(frames, two) - resegment.heldout(frames, path) if two.max() == 1 else -np.inf
         log.debug("two speakers fit %.3f per frame better than one", gain)
         return two if gain >= SPLIT_GAIN else path
     path = _resegmented(frames, path, w, penalty)
     full = w >= 1.0
-    if k < SUPERVECTOR_SPEAKERS or _closest(features(embeds, timbre, w)[full], path[full]) >= WEAK_SPLIT:
+    if k < SUPERVECTOR_SPEAKERS or _closest(x[full], path[full]) >= WEAK_SPLIT:
         return path
     x = features(embeds, timbre, w, resegment.supervectors(frames))
     candidates = [path, _resegmented(frames, _by_voice(x, embeds, w, k, k, penalty), w, penalty)]
