@@ -7,7 +7,8 @@ then re-segment with Viterbi passes over the stretches, so that a short, noisy s
 its neighbours unless its voice clearly says otherwise (VBx's HMM, in its simplest form). Where
 the speakers come out weakly apart, a finer clustering's best grouping replaces the first one
 (`regroup`): a host's short questions among a guest's long answers are a small cluster that a
-k-way cut misses.
+k-way cut misses. Last, the stretches are re-segmented by Gaussian mixtures of each speaker's
+cepstral frames (`resegment`), which hear accents that the embeddings average away.
 """
 
 from __future__ import annotations

@@ -259,5 +259,7 @@ def update_from_episode(slug: str, transcripts_dir: Path) -> list[Path]:
             continue  # not in this episode, or too little of them
         merged = _mean(np.stack([profile.embedding, heard.embedding]), [max(profile.seconds, 1.0), heard.seconds])
         source = f"{profile.source}; {slug}" if profile.source else slug
-        updated.append(save(Profile(profile.name, merged, profile.seconds + heard.seconds, source), transcripts_dir))
+        # The frames' mixture stays the recording's: the transcript keeps no frames to fold in.
+        updated.append(save(Profile(profile.name, merged, profile.seconds + heard.seconds, source, profile.frames,
+                                    profile.frames_fit), transcripts_dir))
     return updated

@@ -168,7 +168,10 @@ _ = (Episode, Segment, Transcript, Word)
 def test_an_approved_episode_updates_only_the_profiles_it_names(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
     old, heard, other = (v / np.linalg.norm(v) for v in rng.normal(size=(3, 256)))
-    voices.save(voices.Profile("Kim Porter", old.astype(np.float32), 30.0, "kim.mp3"), tmp_path)
+    from pipeline import resegment
+
+    model, fit = resegment.voice_model(_cepstra(1, 0.0))
+    voices.save(voices.Profile("Kim Porter", old.astype(np.float32), 30.0, "kim.mp3", model, fit), tmp_path)
     voices.save(voices.Profile("Alvaro Leiva", other.astype(np.float32), 30.0, "alvaro.mp3"), tmp_path)
     words = [Word(float(t), float(t) + 0.9, " word", 0.9, "Kim Porter") for t in range(30)]
     t = Transcript((Segment(0.0, 30.0, "", -0.1, 0.0, tuple(words)),), "en", 30.0, "faster-whisper", "tiny.en",
@@ -180,6 +183,7 @@ def test_an_approved_episode_updates_only_the_profiles_it_names(tmp_path: Path) 
     expected = (30 * old + 27 * heard) / np.linalg.norm(30 * old + 27 * heard)
     assert float(kim.embedding @ expected) > 0.9999 and kim.seconds == pytest.approx(57.0)
     assert kim.source == "kim.mp3; ep"
+    assert kim.frames is not None and np.allclose(kim.frames, model, rtol=1e-5)  # the recording's, kept
     assert voices.load(tmp_path / "voices" / "alvaro-leiva.toml").seconds == 30.0
 
 
