@@ -6,8 +6,9 @@ commits so that scheduled runs know it: the person's name and their mean voice e
 audio file, or from the words an episode's transcript gives to one label.
 
 A speaker found in an episode takes a known name only when the two are mutually each other's
-best match and their similarity clears `MATCH`, which is calibrated so that a stranger is never
-taken for a known voice (see docs/benchmarks.md).
+best match and their similarity clears `MATCH`, and, for a profile learnt from a recording, when
+the speaker's cepstral frames fit a mixture of that recording (`MAX_DROP`): the embedding alone
+hears one voice in two accents as one (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ MATCH_EMBEDDING_ONLY = 0.9845
 # How much worse (mean log-likelihood per frame) a speaker's frames may fit a profile's mixture
 # than the profile's own voice fits it, held out. The eval's six voices' clips against every
 # speaker of its episodes (truth labels, 1000 frames each): the same voice at most 0.38 worse, another
-# voice at least 0.86 worse (the en-gb+m3 / en-gb-x-rp pair included).
+# voice at least 0.86 worse (the en-gb+m3 / en-gb-x-rp pair included). It is not a clean cut: on
+# the pair sweep's episodes one voice fit up to 0.62 worse, and in the eval run the en-gb+m3
+# profile fit close-two-m7-rp's en-gb-x-rp guest only 0.29 worse (named: 338 words).
 MAX_DROP = 0.6
 # A profile names nobody when a second speaker of the episode scores this close to it too: the two
 # may be one voice cut in two. One voice as two people (12 episodes, 6 voices, host's profile
